@@ -1,0 +1,272 @@
+/**
+ * The spec language, gpusharing.aim/v1alpha1: the resolved (defaults applied) shape every later
+ * stage receives. The YAML a user writes is described by the JSON Schema in `api/schema.ts`;
+ * the loader turns it into these values and keeps a source map so every later check can still
+ * point at a file, line and column.
+ */
+
+export const API_VERSION = 'gpusharing.aim/v1alpha1';
+
+/** Weight precisions a model can be served at. */
+export const PRECISIONS = ['bf16', 'fp16', 'fp8', 'int8', 'int4'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+export type PrecisionChoice = Precision | 'auto';
+
+/** Planning order, highest first. */
+export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const GPU_PRODUCTS = ['MI300X', 'MI325X', 'MI300A', 'MI350X', 'MI355X'] as const;
+export type GpuProduct = (typeof GPU_PRODUCTS)[number];
+
+export const COMPUTE_MODES = ['SPX', 'DPX', 'TPX', 'QPX', 'CPX'] as const;
+export type ComputeMode = (typeof COMPUTE_MODES)[number];
+export const MEMORY_MODES = ['NPS1', 'NPS2', 'NPS4'] as const;
+export type MemoryMode = (typeof MEMORY_MODES)[number];
+
+/** A partition profile name as users write it: `<compute>-<memory>`, e.g. `CPX-NPS4`. */
+export type ProfileName = `${ComputeMode}-${MemoryMode}`;
+
+export const TENSOR_PARALLEL_DEGREES = [1, 2, 4, 8] as const;
+export type TensorParallelDegree = (typeof TENSOR_PARALLEL_DEGREES)[number];
+
+/** A position in a spec file (1-based line and column). */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+}
+
+/**
+ * Where a resource came from. `at(path)` returns the position of the value at a dotted field path
+ * inside the document (e.g. `spec.tensorParallel`, `spec.pools.1`), falling back to the closest
+ * ancestor that exists, so checks made after loading still report an exact position.
+ */
+export interface ResourceSource extends SourceLocation {
+  at(path: string): SourceLocation;
+}
+
+export interface Metadata {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+// ---------------------------------------------------------------------------------------- Fleet
+
+export type DeviceResourceNaming = 'single' | 'mixed';
+export type Isolation = 'devicePlugin' | 'env';
+export type Optimizer = 'heuristic' | 'exact';
+export type GrafanaProvisioning = 'sidecar' | 'operator' | 'none';
+
+export interface FleetImages {
+  /** ROCm vLLM image, pinned by digest (`repo:tag@sha256:…`). */
+  readonly vllm: string;
+  /** Image carrying `amd-smi`, `kubectl`, `bash` and `jq`, run by the partition DaemonSet. */
+  readonly partitioner: string;
+}
+
+export interface FleetMonitoring {
+  /** @default true */
+  readonly enabled: boolean;
+  /** Labels the Prometheus Operator selects PodMonitors/PrometheusRules by. @default { release: kube-prometheus-stack } */
+  readonly prometheusSelector: Readonly<Record<string, string>>;
+  /** @default sidecar */
+  readonly grafana: GrafanaProvisioning;
+  /** Label the Grafana sidecar watches for dashboard ConfigMaps. @default { grafana_dashboard: "1" } */
+  readonly grafanaSidecarLabel: Readonly<Record<string, string>>;
+  /** Labels a GrafanaDashboard CR's instanceSelector matches (operator mode). @default { dashboards: grafana } */
+  readonly grafanaInstanceSelector: Readonly<Record<string, string>>;
+}
+
+export interface GitSource {
+  readonly repoURL: string;
+  /** Path of the rendered tree in the repository. @default dist */
+  readonly path: string;
+  /** @default main */
+  readonly revision: string;
+}
+
+export interface FleetGitOps {
+  /** Emit an Argo CD Application for the rendered tree. @default - none */
+  readonly argocd?: GitSource & {
+    /** @default argocd */
+    readonly namespace: string;
+    /** @default default */
+    readonly project: string;
+  };
+  /** Emit a Flux GitRepository and chained Kustomizations. @default - none */
+  readonly flux?: GitSource & {
+    /** @default flux-system */
+    readonly namespace: string;
+    /** @default 10m */
+    readonly interval: string;
+  };
+}
+
+export interface FleetPlanning {
+  /** Extra memory reserved on top of every replica's sized need, in percent. @default 5 */
+  readonly headroomPercent: number;
+  /** Let synth succeed when some replicas cannot be placed. @default false */
+  readonly allowUnschedulable: boolean;
+  /** @default heuristic */
+  readonly optimizer: Optimizer;
+  /** Time limit for the exact optimizer, after which the heuristic's plan is kept. @default 30 */
+  readonly timeLimitSeconds: number;
+}
+
+export interface SecretKeyRef {
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface FleetSpec {
+  /** Namespace of model serving. @default aim-models */
+  readonly namespace: string;
+  /** Namespace of node partition setup. @default aim-system */
+  readonly systemNamespace: string;
+  readonly images: FleetImages;
+  /** @default single */
+  readonly deviceResourceNaming: DeviceResourceNaming;
+  /** @default devicePlugin */
+  readonly isolation: Isolation;
+  readonly monitoring: FleetMonitoring;
+  readonly gitops: FleetGitOps;
+  readonly planning: FleetPlanning;
+  /** Secret holding the Hugging Face token for gated models. @default - no token */
+  readonly huggingFaceToken?: SecretKeyRef;
+}
+
+export interface Fleet {
+  readonly kind: 'Fleet';
+  readonly metadata: Metadata;
+  readonly spec: FleetSpec;
+  readonly source: ResourceSource;
+}
+
+// ------------------------------------------------------------------------------------- NodePool
+
+export interface Taint {
+  readonly key: string;
+  /** @default - empty */
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+export interface NodePoolSpec {
+  readonly gpu: GpuProduct;
+  /** `kubernetes.io/hostname` of every node in the pool. */
+  readonly nodes: readonly string[];
+  /** @default - the product's catalog value (8) */
+  readonly gpusPerNode: number;
+  /** Profiles the planner may choose from. @default - the product's AMD-validated profiles */
+  readonly profiles: readonly ProfileName[];
+  /** Allow different NPS1 profiles on the GPUs of one node. @default false */
+  readonly allowMixedProfiles: boolean;
+  /** Fraction of a partition's memory vLLM may be given. @default - the product's catalog value */
+  readonly usableMemoryFraction: number;
+  /** @default {} */
+  readonly labels: Readonly<Record<string, string>>;
+  /** @default [] */
+  readonly taints: readonly Taint[];
+}
+
+export interface NodePool {
+  readonly kind: 'NodePool';
+  readonly metadata: Metadata;
+  readonly spec: NodePoolSpec;
+  readonly source: ResourceSource;
+}
+
+// ---------------------------------------------------------------------------------------- Model
+
+/** Architecture facts for a model that is not in the catalog (same fields as a catalog file). */
+export interface ModelArchitecture {
+  readonly numHiddenLayers: number;
+  readonly hiddenSize: number;
+  readonly numAttentionHeads: number;
+  readonly numKeyValueHeads: number;
+  /** @default hiddenSize / numAttentionHeads */
+  readonly headDim?: number;
+  readonly vocabSize: number;
+  /** Total parameters (all experts included). */
+  readonly paramsTotal: number;
+  /** Parameters kept 16-bit when quantized (embeddings, lm_head, vision tower). @default vocabSize * hiddenSize */
+  readonly paramsKept16bit?: number;
+  readonly maxPositionEmbeddings: number;
+  /** @default bf16 */
+  readonly dtype?: 'bf16' | 'fp16';
+}
+
+export interface ModelSlo {
+  readonly ttftSeconds?: number;
+  readonly itlSeconds?: number;
+  readonly e2eSeconds?: number;
+}
+
+export type ServingRuntimeName = 'vllm' | 'sglang';
+
+export interface ModelSpec {
+  /** Hugging Face id, e.g. `meta-llama/Llama-3.1-8B-Instruct`. */
+  readonly model: string;
+  /** Commit to pin. @default - the default branch */
+  readonly revision?: string;
+  /** Resolved by sizing. @default - the model's native dtype */
+  readonly precision?: PrecisionChoice;
+  /** Candidates for `precision: auto`, highest first. @default [bf16, fp8, int4] */
+  readonly allowedPrecisions: readonly Precision[];
+  /** @default 1 */
+  readonly replicas: number;
+  /** Resolved by sizing. @default - min(model context, 8192) */
+  readonly maxModelLen?: number;
+  /** Full-length sequences the KV cache must hold at once. @default 1 */
+  readonly concurrency: number;
+  /** @default auto */
+  readonly tensorParallel: TensorParallelDegree | 'auto';
+  /** @default medium */
+  readonly priority: Priority;
+  /** Pools the model may run in. @default - every pool */
+  readonly pools: readonly string[];
+  /** @default vllm */
+  readonly runtime: ServingRuntimeName;
+  /** Extra engine arguments, appended after the derived ones. @default [] */
+  readonly args: readonly string[];
+  /** @default {} */
+  readonly env: Readonly<Record<string, string>>;
+  /** @default - no SLO alerts */
+  readonly slo?: ModelSlo;
+  /** @default - from the model catalog */
+  readonly architecture?: ModelArchitecture;
+  /** Per-replica memory override (all tensor-parallel ranks together), in GiB. @default - sized */
+  readonly memoryGiB?: number;
+  /**
+   * Size sliding-window layers for the full context, for engines without vLLM's hybrid KV cache
+   * manager. @default false
+   */
+  readonly fullSlidingWindowKv: boolean;
+}
+
+export interface Model {
+  readonly kind: 'Model';
+  readonly metadata: Metadata;
+  readonly spec: ModelSpec;
+  readonly source: ResourceSource;
+}
+
+// ----------------------------------------------------------------------------------- Documents
+
+/** Every resource of a spec directory, each kind sorted by name. */
+export interface Spec {
+  readonly fleet: Fleet;
+  readonly pools: readonly NodePool[];
+  readonly models: readonly Model[];
+}
+
+export type Severity = 'error' | 'warning';
+
+/** One problem, printed `file:line:col: severity: path: message`. */
+export interface Diagnostic extends SourceLocation {
+  readonly severity: Severity;
+  /** Dotted field path inside the document, e.g. `spec.replicas`; empty for the whole document. */
+  readonly path: string;
+  readonly message: string;
+}

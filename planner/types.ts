@@ -1,0 +1,90 @@
+import type { ComputeMode, GpuProduct, MemoryMode, Precision } from '../api/types.ts';
+
+/**
+ * The plan: `dist/plan.json`, a public contract (see DESIGN.md). Key order and array order are
+ * deterministic: nodes by name, GPUs and partitions by index, replicas by id, unschedulable by id.
+ */
+export interface Plan {
+  readonly apiVersion: 'gpusharing.aim/v1alpha1';
+  readonly kind: 'Plan';
+  readonly nodes: readonly PlanNode[];
+  readonly replicas: readonly PlanReplica[];
+  readonly unschedulable: readonly UnschedulableReplica[];
+  readonly summary: PlanSummary;
+}
+
+export interface PlanProfile {
+  readonly compute: ComputeMode;
+  readonly memory: MemoryMode;
+}
+
+export interface PlanNode {
+  readonly name: string;
+  readonly pool: string;
+  readonly gpu: GpuProduct;
+  /** The node's profile; on a mixed node, the profile of GPU 0 (each GPU carries its own). */
+  readonly profile: PlanProfile;
+  /** True when the pool allows mixed profiles and this node's GPUs differ. */
+  readonly mixed: boolean;
+  readonly gpus: readonly PlanGpu[];
+}
+
+export interface PlanGpu {
+  readonly index: number;
+  readonly profile: PlanProfile;
+  readonly partitions: readonly PlanPartition[];
+}
+
+export interface PlanPartition {
+  readonly index: number;
+  readonly memoryGiB: number;
+  readonly computeUnits: number;
+  /** Replica id (`<model>#<n>`) holding this partition; absent when free. */
+  readonly replica?: string;
+}
+
+export interface PartitionRef {
+  readonly gpu: number;
+  readonly partition: number;
+}
+
+export interface PlanReplica {
+  /** `<model>#<ordinal>`, ordinal from 0. */
+  readonly id: string;
+  readonly model: string;
+  readonly node: string;
+  readonly precision: Precision;
+  readonly tensorParallel: number;
+  /** Sized memory of the whole replica (all ranks), headroom not included. */
+  readonly memoryGiB: number;
+  /** `--gpu-memory-utilization` giving vLLM the sized budget plus headroom in its partition. */
+  readonly gpuMemoryUtilization: number;
+  /** `tensorParallel` partitions of one size on `node`. */
+  readonly partitions: readonly PartitionRef[];
+}
+
+export interface UnschedulableReplica {
+  readonly id: string;
+  readonly model: string;
+  /** Names the binding constraint, e.g. "needs 2 partitions of ≥ 96 GiB on one node; …". */
+  readonly reason: string;
+}
+
+export interface PlanSummary {
+  /** GPUs in the fleet. */
+  readonly gpus: number;
+  readonly gpusUsed: number;
+  /** A lower bound on gpusUsed for the placed demand (pooled bin packing, node boundaries ignored). */
+  readonly lowerBound: number;
+  readonly nodesUsed: number;
+  readonly replicas: number;
+  readonly placed: number;
+  /** Partition memory not used by the replica in it, summed over occupied partitions. */
+  readonly strandedGiB: number;
+  /** Against the previous plan: replicas now on another node or partitions. */
+  readonly replicaMoves: number;
+  /** Against the previous plan: nodes whose profile changed (each one evicts its pods). */
+  readonly profileChanges: number;
+  /** heuristic, or exact when HiGHS proved the optimum. */
+  readonly optimizer: 'heuristic' | 'exact';
+}

@@ -1,0 +1,107 @@
+import type { ComputeMode, GpuProduct, MemoryMode, Precision, Priority, ProfileName } from '../api/types.ts';
+
+// ----------------------------------------------------------------------------------- GPU catalog
+
+/** One valid (compute mode, memory mode) combination of a product. */
+export interface PartitionProfile {
+  readonly name: ProfileName;
+  readonly compute: ComputeMode;
+  readonly memory: MemoryMode;
+  /** Logical GPUs (partitions) one physical GPU becomes. */
+  readonly partitionsPerGpu: number;
+  readonly memoryGiBPerPartition: number;
+  readonly computeUnitsPerPartition: number;
+  /** Validated by AMD (a pool may use it by default); otherwise only driver-valid (opt-in). */
+  readonly validated: boolean;
+  readonly source: string;
+}
+
+/** How a product runs a precision: natively, accepted with a warning, or not at all. */
+export type PrecisionSupport = 'native' | 'warning' | 'unsupported';
+
+export interface GpuProductInfo {
+  readonly name: GpuProduct;
+  readonly architecture: string;
+  readonly llvmTarget: string;
+  readonly xcds: number;
+  readonly computeUnits: number;
+  readonly memoryGiB: number;
+  readonly gpusPerNode: number;
+  /** Default fraction of a partition's memory vLLM may be given. */
+  readonly usableMemoryFraction: number;
+  /** Pools may mix per-GPU modes only among NPS1 profiles (memory mode is node-wide). */
+  readonly profiles: readonly PartitionProfile[];
+  readonly precisions: Readonly<Record<Precision, { readonly support: PrecisionSupport; readonly note: string }>>;
+  readonly source: string;
+}
+
+// --------------------------------------------------------------------------------- Model catalog
+
+/** Architecture facts of one model (one JSON file under `sizing/models/`). */
+export interface ModelInfo {
+  readonly id: string;
+  readonly family: string;
+  readonly architecture: string;
+  readonly numHiddenLayers: number;
+  readonly hiddenSize: number;
+  readonly numAttentionHeads: number;
+  readonly numKeyValueHeads: number;
+  readonly headDim: number;
+  readonly vocabSize: number;
+  readonly maxPositionEmbeddings: number;
+  readonly dtype: 'bf16' | 'fp16';
+  readonly paramsTotal: number;
+  readonly paramsActive: number;
+  readonly paramsKept16bit: number;
+  readonly multimodal: boolean;
+  readonly moe: { readonly experts: number; readonly expertsPerToken: number } | null;
+  readonly mla: { readonly kvLoraRank: number; readonly qkRopeHeadDim: number } | null;
+  /** Sliding-window (Gemma 3) or chunked-local (Llama 4) attention layers and their window. */
+  readonly slidingWindow: { readonly window: number; readonly slidingLayers: number; readonly fullLayers: number } | null;
+  /** Layers that cache K/V per text token (cross-attention layers excluded). */
+  readonly kvLayers: number;
+  readonly source: { readonly config: string; readonly notes?: string };
+}
+
+// ------------------------------------------------------------------------------------ Estimates
+
+/** Memory of one replica at one (precision, tensor parallelism), per tensor-parallel rank. */
+export interface MemoryEstimate {
+  readonly precision: Precision;
+  readonly tensorParallel: number;
+  readonly maxModelLen: number;
+  readonly concurrency: number;
+  readonly weightsGiB: number;
+  /** KV bytes per token per sequence, whole model (before the tensor-parallel split). */
+  readonly kvBytesPerToken: number;
+  readonly kvCacheGiB: number;
+  readonly overheadGiB: number;
+  /** What one rank needs: weights/TP + KV per rank + overhead. */
+  readonly totalGiB: number;
+}
+
+// -------------------------------------------------------------------------------------- Demands
+
+/** One way to serve a model: a precision, a tensor-parallel degree, and the memory each rank needs. */
+export interface DemandOption {
+  readonly precision: Precision;
+  readonly tensorParallel: number;
+  /** Memory one rank needs, headroom not included. */
+  readonly memoryGiBPerPartition: number;
+}
+
+/**
+ * What the planner must place for one Model: `replicas` copies of one option. Options are in
+ * preference order (highest precision first, then smallest tensor parallelism); the planner uses
+ * the first that fits, choosing precision jointly when `precisionAuto` is set.
+ */
+export interface ModelDemand {
+  /** Model resource name (`metadata.name`). */
+  readonly model: string;
+  readonly priority: Priority;
+  readonly replicas: number;
+  /** Pools the model may be placed in (already resolved from `spec.pools`). */
+  readonly pools: readonly string[];
+  readonly precisionAuto: boolean;
+  readonly options: readonly DemandOption[];
+}
