@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto';
+import type { PlanNode } from '../planner/types.ts';
+
+/**
+ * Label, annotation and taint names shared by node setup and serving: the partition DaemonSet
+ * sets them on nodes, model pods select on them. Changing one is a breaking change for clusters.
+ */
+export const PROFILE_LABEL = 'gpusharing.aim/partition-profile';
+/** `ready` once the node is in its planned profile, `failed` (with an Event) when setup failed. */
+export const PARTITION_STATE_LABEL = 'gpusharing.aim/partition-state';
+/** Taint held while a node is being repartitioned, and left in place when that fails. */
+export const PARTITIONING_TAINT_KEY = 'gpusharing.aim/partitioning';
+export const MODEL_LABEL = 'gpusharing.aim/model';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'aim-gpu-sharing';
+
+/**
+ * The value of PROFILE_LABEL a node carries once partitioned: `cpx-nps4` for a uniform node; for a
+ * mixed node, `mixed-` and a short hash of the per-GPU profiles (label values are limited to 63
+ * characters).
+ */
+export function profileLabelValue(node: PlanNode): string {
+  const perGpu = node.gpus.map((g) => `${g.profile.compute}-${g.profile.memory}`.toLowerCase());
+  if (!node.mixed) return perGpu[0] ?? `${node.profile.compute}-${node.profile.memory}`.toLowerCase();
+  return `mixed-${createHash('sha256').update(perGpu.join(',')).digest('hex').slice(0, 10)}`;
+}
