@@ -50,6 +50,11 @@ export interface ModelInfo {
   readonly vocabSize: number;
   readonly maxPositionEmbeddings: number;
   readonly dtype: 'bf16' | 'fp16';
+  /**
+   * Precision the published checkpoint stores its weights in, when it is quantized (DeepSeek-V3
+   * ships FP8). A model served without an explicit precision runs at this one. @default - dtype
+   */
+  readonly checkpointPrecision?: 'fp8' | 'int8' | 'int4';
   readonly paramsTotal: number;
   readonly paramsActive: number;
   readonly paramsKept16bit: number;
@@ -60,7 +65,13 @@ export interface ModelInfo {
   readonly slidingWindow: { readonly window: number; readonly slidingLayers: number; readonly fullLayers: number } | null;
   /** Layers that cache K/V per text token (cross-attention layers excluded). */
   readonly kvLayers: number;
-  readonly source: { readonly config: string; readonly notes?: string };
+  readonly source: {
+    readonly config: string;
+    readonly notes?: string;
+    /** Copies of the config actually read, when the canonical one was not. */
+    readonly verifiedVia?: readonly string[];
+    readonly confidence?: 'high' | 'medium' | 'low';
+  };
 }
 
 // ------------------------------------------------------------------------------------ Estimates
@@ -71,10 +82,13 @@ export interface MemoryEstimate {
   readonly tensorParallel: number;
   readonly maxModelLen: number;
   readonly concurrency: number;
+  /** Weights of the whole model, before the tensor-parallel split. */
   readonly weightsGiB: number;
   /** KV bytes per token per sequence, whole model (before the tensor-parallel split). */
   readonly kvBytesPerToken: number;
+  /** KV cache one rank holds for `concurrency` sequences of `maxModelLen` tokens. */
   readonly kvCacheGiB: number;
+  /** Activation peak and non-torch memory of one rank. */
   readonly overheadGiB: number;
   /** What one rank needs: weights/TP + KV per rank + overhead. */
   readonly totalGiB: number;

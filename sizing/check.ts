@@ -1,0 +1,105 @@
+import { diagnostic } from '../api/diagnostics.ts';
+import type { Diagnostic, Model, ModelArchitecture, NodePool, Spec } from '../api/types.ts';
+import { largestPartitionsPerNode, modelPools, tensorParallelProblem } from './candidates.ts';
+import { modelFileName, suggestModelId, type ModelCatalog } from './model-catalog.ts';
+import type { ModelInfo } from './types.ts';
+
+/**
+ * Sizing checks of every Model against the catalog and its pools, each positioned at the field
+ * to change. Run after the spec loader (which checks pool names and precision support) and
+ * before `sizeDemands`, which assumes both passed.
+ */
+export function checkModels(spec: Spec, catalog: ModelCatalog): Diagnostic[] {
+  return spec.models.flatMap((model) => checkModel(model, spec, catalog));
+}
+
+/**
+ * The architecture facts a Model is sized with: built from `spec.architecture` when given (it
+ * overrides the catalog), else the catalog entry of `spec.model`; undefined when neither exists.
+ */
+export function resolveModel(model: Model, catalog: ModelCatalog): ModelInfo | undefined {
+  const architecture = model.spec.architecture;
+  return architecture ? fromArchitecture(model.spec.model, architecture) : catalog.get(model.spec.model);
+}
+
+function fromArchitecture(id: string, a: ModelArchitecture): ModelInfo {
+  return {
+    id,
+    family: 'custom',
+    architecture: 'custom',
+    numHiddenLayers: a.numHiddenLayers,
+    hiddenSize: a.hiddenSize,
+    numAttentionHeads: a.numAttentionHeads,
+    numKeyValueHeads: a.numKeyValueHeads,
+    headDim: a.headDim ?? a.hiddenSize / a.numAttentionHeads,
+    vocabSize: a.vocabSize,
+    maxPositionEmbeddings: a.maxPositionEmbeddings,
+    dtype: a.dtype ?? 'bf16',
+    paramsTotal: a.paramsTotal,
+    paramsActive: a.paramsTotal,
+    paramsKept16bit: a.paramsKept16bit ?? a.vocabSize * a.hiddenSize,
+    multimodal: false,
+    moe: null,
+    mla: null,
+    slidingWindow: null,
+    kvLayers: a.numHiddenLayers,
+    source: { config: 'spec.architecture' },
+  };
+}
+
+function checkModel(model: Model, spec: Spec, catalog: ModelCatalog): Diagnostic[] {
+  const at: At = (path, message) => diagnostic(model.source.at(path), 'error', path, message);
+  const info = resolveModel(model, catalog);
+  const { spec: s } = model;
+  if (!info) {
+    if (s.memoryGiB !== undefined) return [];
+    const suggestion = suggestModelId(s.model, catalog.keys());
+    return [
+      at(
+        'spec.model',
+        `unknown model "${s.model}"; add sizing/models/${modelFileName(s.model)} or give spec.architecture or spec.memoryGiB` +
+          (suggestion ? ` (did you mean "${suggestion}"?)` : ''),
+      ),
+    ];
+  }
+  const pools = modelPools(model, spec);
+  return [
+    ...architectureProblems(s.architecture, at),
+    ...(s.tensorParallel === 'auto' ? [] : tensorParallelProblems(s.tensorParallel, info, pools, at)),
+    ...(s.maxModelLen !== undefined && s.maxModelLen > info.maxPositionEmbeddings
+      ? [at('spec.maxModelLen', `${s.maxModelLen} tokens exceed the ${info.maxPositionEmbeddings}-token context of ${info.id}`)]
+      : []),
+  ];
+}
+
+type At = (path: string, message: string) => Diagnostic;
+
+function architectureProblems(a: ModelArchitecture | undefined, at: At): Diagnostic[] {
+  if (!a) return [];
+  const problems: Diagnostic[] = [];
+  if (a.headDim === undefined && a.hiddenSize % a.numAttentionHeads !== 0) {
+    problems.push(
+      at('spec.architecture.headDim', `required: hiddenSize ${a.hiddenSize} is not a multiple of the ${a.numAttentionHeads} attention heads`),
+    );
+  }
+  if (a.numAttentionHeads % a.numKeyValueHeads !== 0) {
+    problems.push(
+      at('spec.architecture.numKeyValueHeads', `${a.numKeyValueHeads} key-value heads do not divide the ${a.numAttentionHeads} attention heads`),
+    );
+  }
+  return problems;
+}
+
+function tensorParallelProblems(tensorParallel: number, info: ModelInfo, pools: readonly NodePool[], at: At): Diagnostic[] {
+  const problems: Diagnostic[] = [];
+  const shardProblem = tensorParallelProblem(info, tensorParallel);
+  if (shardProblem) problems.push(at('spec.tensorParallel', shardProblem));
+  const limit = largestPartitionsPerNode(pools);
+  if (tensorParallel > limit) {
+    const names = pools.map((p) => p.metadata.name).join(', ');
+    problems.push(
+      at('spec.tensorParallel', `tensor parallelism ${tensorParallel} needs ${tensorParallel} partitions on one node, but the nodes of ${names} have at most ${limit}`),
+    );
+  }
+  return problems;
+}

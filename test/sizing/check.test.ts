@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { formatDiagnostic } from '../../api/diagnostics.ts';
+import { loadSpecTexts } from '../../api/load.ts';
+import type { Spec } from '../../api/types.ts';
+import { checkModels, resolveModel } from '../../sizing/check.ts';
+import { catalog } from './fixtures.ts';
+
+const DIGEST = `@sha256:${'0'.repeat(64)}`;
+
+const FLEET = `apiVersion: gpusharing.aim/v1alpha1
+kind: Fleet
+metadata:
+  name: lab
+spec:
+  images:
+    vllm: docker.io/rocm/vllm:latest${DIGEST}
+    partitioner: registry.example.com/partitioner:0.1.0${DIGEST}
+`;
+
+const POOLS = `apiVersion: gpusharing.aim/v1alpha1
+kind: NodePool
+metadata:
+  name: mi300x
+spec:
+  gpu: MI300X
+  nodes: [gpu-node-01]
+---
+apiVersion: gpusharing.aim/v1alpha1
+kind: NodePool
+metadata:
+  name: apu
+spec:
+  gpu: MI300A
+  nodes: [apu-node-01]
+  profiles: [SPX-NPS1]
+`;
+
+/** Loads the fleet, the pools and `models` (as `specs/models.yaml`) through the real spec loader. */
+function load(models: string): Spec {
+  const loaded = loadSpecTexts([
+    { file: 'specs/fleet.yaml', text: FLEET },
+    { file: 'specs/pools.yaml', text: POOLS },
+    { file: 'specs/models.yaml', text: models },
+  ]);
+  if (!loaded.spec) throw new Error(loaded.diagnostics.map(formatDiagnostic).join('\n'));
+  return loaded.spec;
+}
+
+function modelDoc(name: string, spec: string): string {
+  return `apiVersion: gpusharing.aim/v1alpha1\nkind: Model\nmetadata:\n  name: ${name}\nspec:\n${spec}`;
+}
+
+const check = (models: string) => checkModels(load(models), catalog).map(formatDiagnostic);
+
+describe('checkModels', () => {
+  it('accepts catalog models, overrides and custom architectures', () => {
+    const models = [
+      modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n  tensorParallel: 8\n  pools: [mi300x]\n'),
+      modelDoc('private', '  model: acme/private-13b\n  memoryGiB: 30\n'),
+      modelDoc(
+        'custom',
+        '  model: acme/custom-7b\n  architecture:\n    numHiddenLayers: 32\n    hiddenSize: 4096\n    numAttentionHeads: 32\n' +
+          '    numKeyValueHeads: 8\n    vocabSize: 32000\n    paramsTotal: 7000000000\n    maxPositionEmbeddings: 4096\n',
+      ),
+    ].join('---\n');
+    expect(check(models)).toEqual([]);
+  });
+
+  it('fails on an unknown model at spec.model, suggesting the catalog id', () => {
+    const models = modelDoc('llama', '  replicas: 1\n  model: meta-llama/Llama-3.1-8B\n');
+    expect(check(models)).toEqual([
+      'specs/models.yaml:7:10: error: spec.model: unknown model "meta-llama/Llama-3.1-8B"; add sizing/models/meta-llama__Llama-3.1-8B.json ' +
+        'or give spec.architecture or spec.memoryGiB (did you mean "meta-llama/Llama-3.1-8B-Instruct"?)',
+    ]);
+  });
+
+  it('fails on a tensor parallelism that does not divide the attention heads, at spec.tensorParallel', () => {
+    const models = modelDoc('qwen', '  model: Qwen/Qwen2.5-0.5B-Instruct\n  tensorParallel: 4\n');
+    expect(check(models)).toEqual([
+      'specs/models.yaml:7:19: error: spec.tensorParallel: tensor parallelism 4 does not divide the 14 attention heads of Qwen/Qwen2.5-0.5B-Instruct',
+    ]);
+  });
+
+  it('fails on a tensor parallelism no node of the model pools can hold', () => {
+    const models = modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n  pools: [apu]\n  tensorParallel: 8\n');
+    expect(check(models)).toEqual([
+      'specs/models.yaml:8:19: error: spec.tensorParallel: tensor parallelism 8 needs 8 partitions on one node, but the nodes of apu have at most 4',
+    ]);
+  });
+
+  it('fails on a maxModelLen beyond the model context', () => {
+    const models = modelDoc('tiny', '  model: TinyLlama/TinyLlama-1.1B-Chat-v1.0\n  maxModelLen: 4096\n');
+    expect(check(models)).toEqual([
+      'specs/models.yaml:7:16: error: spec.maxModelLen: 4096 tokens exceed the 2048-token context of TinyLlama/TinyLlama-1.1B-Chat-v1.0',
+    ]);
+  });
+
+  it('fails on a custom architecture whose heads do not divide', () => {
+    const models = modelDoc(
+      'custom',
+      '  model: acme/custom\n  architecture:\n    numHiddenLayers: 2\n    hiddenSize: 100\n    numAttentionHeads: 3\n' +
+        '    numKeyValueHeads: 2\n    vocabSize: 10\n    paramsTotal: 1000\n    maxPositionEmbeddings: 64\n',
+    );
+    expect(check(models).map((line) => line.split(': error: ')[1]!.split(':')[0])).toEqual([
+      'spec.architecture.headDim',
+      'spec.architecture.numKeyValueHeads',
+    ]);
+  });
+});
+
+describe('resolveModel', () => {
+  it('takes the catalog entry of spec.model', () => {
+    const [llama] = load(modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n')).models;
+    expect(resolveModel(llama!, catalog)).toBe(catalog.get('meta-llama/Llama-3.1-8B-Instruct'));
+  });
+
+  it('builds the facts from spec.architecture, with its defaults, over the catalog', () => {
+    const spec =
+      '  model: meta-llama/Llama-3.1-8B-Instruct\n  architecture:\n    numHiddenLayers: 16\n    hiddenSize: 2048\n' +
+      '    numAttentionHeads: 32\n    numKeyValueHeads: 8\n    vocabSize: 128256\n    paramsTotal: 1235814400\n    maxPositionEmbeddings: 131072\n';
+    const [model] = load(modelDoc('small', spec)).models;
+    expect(resolveModel(model!, catalog)).toMatchObject({
+      id: 'meta-llama/Llama-3.1-8B-Instruct',
+      headDim: 64,
+      paramsKept16bit: 128256 * 2048,
+      dtype: 'bf16',
+      kvLayers: 16,
+    });
+  });
+
+  it('is undefined for an unknown model without architecture', () => {
+    const [model] = load(modelDoc('x', '  model: acme/x\n  memoryGiB: 10\n')).models;
+    expect(resolveModel(model!, catalog)).toBeUndefined();
+  });
+});

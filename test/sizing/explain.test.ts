@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { explainModel, renderExplainText } from '../../sizing/explain.ts';
+import { GPU_CATALOG } from '../../sizing/gpus.ts';
+import { catalog } from './fixtures.ts';
+
+const LLAMA = 'meta-llama/Llama-3.1-8B-Instruct';
+
+describe('explainModel', () => {
+  it('reports the breakdown as plain JSON (Llama-3.1-8B bf16: 131072 KV bytes per token)', () => {
+    const report = explainModel(catalog, LLAMA, { precision: 'bf16' });
+    expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+    expect(report).toMatchObject({
+      model: LLAMA,
+      precision: 'bf16',
+      tensorParallel: 1,
+      maxModelLen: 8192,
+      concurrency: 1,
+      weightsGiB: 14.96,
+      kvBytesPerToken: 131072,
+      kvCacheGiB: 1,
+      overheadGiB: 4.95,
+      totalGiB: 20.91,
+      engineArgs: ['--dtype', 'bfloat16'],
+    });
+  });
+
+  it('lists every profile of every product', () => {
+    const report = explainModel(catalog, LLAMA);
+    const profiles = Object.values(GPU_CATALOG).flatMap((p) => p.profiles.map((profile) => `${p.name} ${profile.name}`));
+    expect(report.fits.map((f) => `${f.gpu} ${f.profile}`)).toEqual(profiles);
+  });
+
+  it('finds the smallest tensor parallelism that fits each partition', () => {
+    const fits = explainModel(catalog, LLAMA, { precision: 'bf16' }).fits;
+    expect(fits.find((f) => f.gpu === 'MI300X' && f.profile === 'CPX-NPS4')).toMatchObject({ fits: true, tensorParallel: 1 });
+    // 20.91 GiB does not fit 16 GiB × 0.85; at TP 2 one rank needs 13.38 GiB.
+    expect(fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')).toMatchObject({
+      fits: true,
+      tensorParallel: 2,
+      memoryGiBPerPartition: 13.38,
+    });
+  });
+
+  it('checks only the requested tensor parallelism when one is given', () => {
+    const fits = explainModel(catalog, LLAMA, { precision: 'bf16', tensorParallel: 1 }).fits;
+    expect(fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')).toMatchObject({ fits: false, tensorParallel: null });
+  });
+
+  it('does not fit where the precision is unsupported', () => {
+    const fits = explainModel(catalog, LLAMA, { precision: 'int8' }).fits;
+    expect(fits.every((f) => f.precisionSupport === 'unsupported' && !f.fits)).toBe(true);
+  });
+
+  it('throws with a suggestion for an unknown model', () => {
+    expect(() => explainModel(catalog, 'meta-llama/Llama-3.1-8B')).toThrow(
+      'unknown model "meta-llama/Llama-3.1-8B" (did you mean "meta-llama/Llama-3.1-8B-Instruct"?)',
+    );
+  });
+
+  it('throws for a tensor parallelism that does not divide the heads or a context beyond the model', () => {
+    expect(() => explainModel(catalog, 'Qwen/Qwen2.5-0.5B-Instruct', { tensorParallel: 4 })).toThrow(
+      'tensor parallelism 4 does not divide the 14 attention heads of Qwen/Qwen2.5-0.5B-Instruct',
+    );
+    expect(() => explainModel(catalog, 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', { maxModelLen: 4096 })).toThrow(/2048-token context/);
+  });
+});
+
+describe('renderExplainText', () => {
+  const text = renderExplainText(explainModel(catalog, 'google/gemma-3-27b-it', { tensorParallel: 2 }));
+
+  it('shows the breakdown per rank', () => {
+    expect(text).toContain('weights          51.10 GiB (25.55 GiB per rank)');
+    expect(text).toContain('KV cache         0.52 GiB per rank (507904 B/token)');
+  });
+
+  it('aligns the fit table in columns', () => {
+    const table = text.split('\n').slice(text.split('\n').indexOf('') + 1).filter(Boolean);
+    expect(table).toHaveLength(1 + explainModel(catalog, LLAMA).fits.length);
+    expect(new Set(table.map((line) => line.length)).size).toBe(1);
+    expect(new Set(table.map((line) => line.indexOf('  native') >= 0 ? line.indexOf('native') : line.indexOf('precision')))).toEqual(
+      new Set([table[0]!.indexOf('precision')]),
+    );
+  });
+});
