@@ -1,6 +1,6 @@
 /**
  * The spec language, gpusharing.aim/v1alpha1: the resolved (defaults applied) shape every later
- * stage receives. The YAML a user writes is described by the JSON Schema in `api/schema.ts`;
+ * stage receives. The YAML a user writes is described by the JSON Schema `api/v1alpha1.schema.json`;
  * the loader turns it into these values and keeps a source map so every later check can still
  * point at a file, line and column.
  */

@@ -1,0 +1,158 @@
+import { defaultProfiles, gpuInfo } from '../sizing/gpus.ts';
+import type {
+  Fleet,
+  FleetGitOps,
+  FleetMonitoring,
+  FleetPlanning,
+  FleetSpec,
+  Metadata,
+  Model,
+  ModelArchitecture,
+  ModelSpec,
+  NodePool,
+  NodePoolSpec,
+  Precision,
+  ResourceSource,
+} from './types.ts';
+
+/**
+ * Defaults: a document the schema accepted → the resolved resource every later stage receives.
+ * Each default here is the `@default` of `api/types.ts` and the `default` of the JSON Schema
+ * (a test keeps the two in step). Catalog-dependent ones come from `sizing/gpus.ts`.
+ */
+
+/** What a user may leave out: every field optional, nested objects included. */
+type Written<T> = { readonly [K in keyof T]?: T[K] extends readonly unknown[] ? T[K] : T[K] extends object ? Written<T[K]> : T[K] };
+
+export interface WrittenDocument<S> {
+  readonly metadata: Written<Metadata> & { readonly name: string };
+  readonly spec: Written<S>;
+}
+
+export const DEFAULT_ALLOWED_PRECISIONS: readonly Precision[] = ['bf16', 'fp8', 'int4'];
+
+export function resolveFleet<S extends ResourceSource>(doc: WrittenDocument<FleetSpec>, source: S): Fleet & { readonly source: S } {
+  const spec = doc.spec;
+  return {
+    kind: 'Fleet',
+    metadata: metadata(doc),
+    spec: {
+      namespace: spec.namespace ?? 'aim-models',
+      systemNamespace: spec.systemNamespace ?? 'aim-system',
+      images: { vllm: spec.images!.vllm!, partitioner: spec.images!.partitioner! },
+      deviceResourceNaming: spec.deviceResourceNaming ?? 'single',
+      isolation: spec.isolation ?? 'devicePlugin',
+      monitoring: monitoring(spec.monitoring ?? {}),
+      gitops: gitops(spec.gitops ?? {}),
+      planning: planning(spec.planning ?? {}),
+      ...(spec.huggingFaceToken && { huggingFaceToken: { name: spec.huggingFaceToken.name!, key: spec.huggingFaceToken.key! } }),
+    },
+    source,
+  };
+}
+
+function monitoring(m: Written<FleetMonitoring>): FleetMonitoring {
+  return {
+    enabled: m.enabled ?? true,
+    prometheusSelector: strings(m.prometheusSelector ?? { release: 'kube-prometheus-stack' }),
+    grafana: m.grafana ?? 'sidecar',
+    grafanaSidecarLabel: strings(m.grafanaSidecarLabel ?? { grafana_dashboard: '1' }),
+    grafanaInstanceSelector: strings(m.grafanaInstanceSelector ?? { dashboards: 'grafana' }),
+  };
+}
+
+function gitops(g: Written<FleetGitOps>): FleetGitOps {
+  const { argocd, flux } = g;
+  return {
+    ...(argocd && {
+      argocd: {
+        repoURL: argocd.repoURL!,
+        path: argocd.path ?? 'dist',
+        revision: argocd.revision ?? 'main',
+        namespace: argocd.namespace ?? 'argocd',
+        project: argocd.project ?? 'default',
+      },
+    }),
+    ...(flux && {
+      flux: {
+        repoURL: flux.repoURL!,
+        path: flux.path ?? 'dist',
+        revision: flux.revision ?? 'main',
+        namespace: flux.namespace ?? 'flux-system',
+        interval: flux.interval ?? '10m',
+      },
+    }),
+  };
+}
+
+function planning(p: Written<FleetPlanning>): FleetPlanning {
+  return {
+    headroomPercent: p.headroomPercent ?? 5,
+    allowUnschedulable: p.allowUnschedulable ?? false,
+    optimizer: p.optimizer ?? 'heuristic',
+    timeLimitSeconds: p.timeLimitSeconds ?? 30,
+  };
+}
+
+export function resolveNodePool<S extends ResourceSource>(doc: WrittenDocument<NodePoolSpec>, source: S): NodePool & { readonly source: S } {
+  const spec = doc.spec;
+  const gpu = spec.gpu!;
+  const catalog = gpuInfo(gpu);
+  return {
+    kind: 'NodePool',
+    metadata: metadata(doc),
+    spec: {
+      gpu,
+      nodes: [...spec.nodes!],
+      gpusPerNode: spec.gpusPerNode ?? catalog.gpusPerNode,
+      profiles: [...(spec.profiles ?? defaultProfiles(gpu))],
+      allowMixedProfiles: spec.allowMixedProfiles ?? false,
+      usableMemoryFraction: spec.usableMemoryFraction ?? catalog.usableMemoryFraction,
+      labels: strings(spec.labels ?? {}),
+      taints: (spec.taints ?? []).map((t) => ({ key: t.key!, ...(t.value !== undefined && { value: t.value }), effect: t.effect! })),
+    },
+    source,
+  };
+}
+
+/** `allPools`: every NodePool name, sorted, which a model without `pools` may run in. */
+export function resolveModel<S extends ResourceSource>(
+  doc: WrittenDocument<ModelSpec>,
+  source: S,
+  allPools: readonly string[],
+): Model & { readonly source: S } {
+  const spec = doc.spec;
+  return {
+    kind: 'Model',
+    metadata: metadata(doc),
+    spec: {
+      model: spec.model!,
+      ...(spec.revision !== undefined && { revision: spec.revision }),
+      ...(spec.precision !== undefined && { precision: spec.precision }),
+      allowedPrecisions: [...(spec.allowedPrecisions ?? DEFAULT_ALLOWED_PRECISIONS)],
+      replicas: spec.replicas ?? 1,
+      ...(spec.maxModelLen !== undefined && { maxModelLen: spec.maxModelLen }),
+      concurrency: spec.concurrency ?? 1,
+      tensorParallel: spec.tensorParallel ?? 'auto',
+      priority: spec.priority ?? 'medium',
+      pools: [...(spec.pools ?? allPools)],
+      runtime: spec.runtime ?? 'vllm',
+      args: [...(spec.args ?? [])],
+      env: strings(spec.env ?? {}),
+      ...(spec.slo !== undefined && { slo: { ...spec.slo } }),
+      ...(spec.architecture !== undefined && { architecture: { ...spec.architecture, dtype: spec.architecture.dtype ?? 'bf16' } as ModelArchitecture }),
+      ...(spec.memoryGiB !== undefined && { memoryGiB: spec.memoryGiB }),
+      fullSlidingWindowKv: spec.fullSlidingWindowKv ?? false,
+    },
+    source,
+  };
+}
+
+function metadata(doc: WrittenDocument<unknown>): Metadata {
+  return { name: doc.metadata.name, labels: strings(doc.metadata.labels ?? {}) };
+}
+
+/** A fresh copy of a string map, in the order written (env order matters for `$(VAR)` references). */
+function strings(map: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
