@@ -45,7 +45,7 @@ export function resolveFleet<S extends ResourceSource>(doc: WrittenDocument<Flee
       monitoring: monitoring(spec.monitoring ?? {}),
       gitops: gitops(spec.gitops ?? {}),
       planning: planning(spec.planning ?? {}),
-      ...(spec.huggingFaceToken && { huggingFaceToken: { name: spec.huggingFaceToken.name!, key: spec.huggingFaceToken.key! } }),
+      ...(spec.huggingFaceToken && { huggingFaceToken: { name: spec.huggingFaceToken.name!, key: spec.huggingFaceToken.key ?? 'HF_TOKEN' } }),
     },
     source,
   };

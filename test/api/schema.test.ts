@@ -69,7 +69,7 @@ describe('v1alpha1.schema.json', () => {
   });
 
   it('states the defaults the loader applies', () => {
-    const fleet = `${FLEET}  gitops:\n    argocd: {repoURL: https://example.com/fleet.git}\n    flux: {repoURL: https://example.com/fleet.git}\n`;
+    const fleet = `${FLEET}  gitops:\n    argocd: {repoURL: https://example.com/fleet.git}\n    flux: {repoURL: https://example.com/fleet.git}\n  huggingFaceToken: {name: hf-token}\n`;
     const spec = loadSpecTexts([
       { file: 'fleet.yaml', text: fleet },
       { file: 'pools.yaml', text: POOL },
@@ -93,6 +93,7 @@ describe('v1alpha1.schema.json', () => {
     compare(definitions.Metadata!, spec.models[0]!.metadata, 'Metadata');
     expect(checked).toContain('FleetSpec.gitops.flux.interval');
     expect(checked).toContain('ModelSpec.allowedPrecisions');
+    expect(checked).toContain('FleetSpec.huggingFaceToken.key');
     expect(checked.length).toBeGreaterThan(25);
   });
 });
