@@ -1,0 +1,76 @@
+import type { NodePool } from '../api/types.ts';
+import type { PlanNode } from '../planner/types.ts';
+import { findProfile } from '../sizing/gpus.ts';
+import { profileLabelValue } from './labels.ts';
+
+/**
+ * What the node setup script (`scripts/partition-node.sh`) reads for one node: the value of the
+ * node's key in the profiles ConfigMap, as one line of JSON.
+ */
+export interface NodePartitionProfile {
+  /** The PROFILE_LABEL value the node carries once partitioned. */
+  readonly label: string;
+  /** `CPX-NPS4`, or `mixed` when the node's GPUs have different profiles. */
+  readonly profile: string;
+  /** Logical GPUs `amd-smi list` must show afterwards: the partitions of all GPUs together. */
+  readonly partitions: number;
+  /** The profile of each physical GPU, in GPU index order. */
+  readonly gpus: readonly string[];
+}
+
+const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function gpuProfileName(gpu: PlanNode['gpus'][number]): string {
+  return `${gpu.profile.compute}-${gpu.profile.memory}`;
+}
+
+/** The node's entry; assumes `partitionPlanProblems` found nothing wrong with it. */
+export function nodePartitionProfile(node: PlanNode): NodePartitionProfile {
+  const gpus = node.gpus.map(gpuProfileName);
+  const partitions = gpus.reduce((sum, name) => sum + (findProfile(node.gpu, name)?.partitionsPerGpu ?? 0), 0);
+  const uniform = gpus.every((name) => name === gpus[0]);
+  return { label: profileLabelValue(node), profile: uniform ? (gpus[0] ?? '') : 'mixed', partitions, gpus };
+}
+
+/** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted. */
+export function partitionProfilesData(nodes: readonly PlanNode[]): Record<string, string> {
+  const sorted = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return Object.fromEntries(sorted.map((node) => [node.name, JSON.stringify(nodePartitionProfile(node))]));
+}
+
+/**
+ * Everything that keeps the plan's nodes from being partitioned as planned, one message each: the
+ * script addresses GPUs by position, sets one memory mode per node, and the DaemonSet needs each
+ * node's pool for its taints.
+ */
+export function partitionPlanProblems(pools: readonly NodePool[], nodes: readonly PlanNode[]): string[] {
+  const problems: string[] = [];
+  if (nodes.length === 0) problems.push('nodes: the plan has no nodes to partition');
+  const poolsByName = new Map(pools.map((pool) => [pool.metadata.name, pool]));
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    const where = `node "${node.name}"`;
+    if (seen.has(node.name)) problems.push(`${where}: appears more than once in the plan`);
+    seen.add(node.name);
+    if (!HOSTNAME.test(node.name) || node.name.length > 253) {
+      problems.push(`${where}: not a valid kubernetes.io/hostname`);
+    }
+    const pool = poolsByName.get(node.pool);
+    if (!pool) problems.push(`${where}: pool "${node.pool}" is not among the pools`);
+    else if (!pool.spec.nodes.includes(node.name)) problems.push(`${where}: not a node of pool "${node.pool}"`);
+    if (node.gpus.length === 0) problems.push(`${where}: has no GPUs`);
+    node.gpus.forEach((gpu, position) => {
+      if (gpu.index !== position) {
+        problems.push(`${where}: GPU at position ${position} has index ${gpu.index}; GPUs must be listed 0..n-1`);
+      }
+      if (!findProfile(node.gpu, gpuProfileName(gpu))) {
+        problems.push(`${where}: GPU ${gpu.index}: ${gpuProfileName(gpu)} is not a partition profile of ${node.gpu}`);
+      }
+    });
+    const memoryModes = [...new Set(node.gpus.map((gpu) => gpu.profile.memory))];
+    if (memoryModes.length > 1) {
+      problems.push(`${where}: GPUs mix memory modes ${memoryModes.join(', ')}, but the memory mode is node-wide`);
+    }
+  }
+  return problems;
+}

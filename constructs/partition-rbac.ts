@@ -1,0 +1,98 @@
+import { type ApiObject, Chart, JsonPatch } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+
+export interface PartitionRbacProps {
+  /** Name of the ServiceAccount, the ClusterRole and their binding; the Roles add a suffix. */
+  readonly name: string;
+  /** Namespace of the ServiceAccount and of the Events the script creates. */
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** The only nodes the script may read and patch. */
+  readonly nodeNames: readonly string[];
+  /** Where the device plugin pods the script restarts run. */
+  readonly devicePluginNamespace: string;
+}
+
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+/**
+ * The ServiceAccount of the node partitioning DaemonSet and exactly the permissions
+ * `scripts/partition-node.sh` uses: every rule below names the kubectl call it exists for.
+ */
+export class PartitionRbac extends Construct {
+  public readonly serviceAccountName: string;
+
+  constructor(scope: Construct, id: string, props: PartitionRbacProps) {
+    super(scope, id);
+    const { name, namespace } = props;
+    const labels = { ...props.labels };
+    this.serviceAccountName = name;
+    const subjects = [{ kind: 'ServiceAccount', name, namespace }];
+
+    new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name, namespace, labels } });
+
+    const clusterRole = new k8s.KubeClusterRole(this, 'ClusterRole', {
+      metadata: { name, labels },
+      rules: [
+        {
+          // `kubectl get node` reads the labels and taints; `kubectl label node` and `kubectl taint
+          // node` get and then patch. Node names are known at synth time, so only the plan's nodes.
+          apiGroups: [''],
+          resources: ['nodes'],
+          resourceNames: [...props.nodeNames].sort(),
+          verbs: ['get', 'patch'],
+        },
+      ],
+    });
+    const clusterRoleBinding = new k8s.KubeClusterRoleBinding(this, 'ClusterRoleBinding', {
+      metadata: { name, labels },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'ClusterRole', name },
+      subjects,
+    });
+    // A chart's namespace is stamped on every object, cluster-scoped ones too (cdk8s-core#731).
+    for (const clusterScoped of [clusterRole, clusterRoleBinding]) withoutChartNamespace(clusterScoped);
+
+    const eventsRole = `${name}-events`;
+    new k8s.KubeRole(this, 'EventsRole', {
+      metadata: { name: eventsRole, namespace, labels },
+      rules: [
+        {
+          // `kubectl create -f -` of the Node Events (repartitioning, partitioned, every failure),
+          // written to this namespace so that no cluster-wide write on events is needed.
+          apiGroups: [''],
+          resources: ['events'],
+          verbs: ['create'],
+        },
+      ],
+    });
+    new k8s.KubeRoleBinding(this, 'EventsRoleBinding', {
+      metadata: { name: eventsRole, namespace, labels },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: eventsRole },
+      subjects,
+    });
+
+    const devicePluginRole = `${name}-device-plugin`;
+    new k8s.KubeRole(this, 'DevicePluginRole', {
+      metadata: { name: devicePluginRole, namespace: props.devicePluginNamespace, labels },
+      rules: [
+        {
+          // `kubectl delete pod -l SELECTOR --field-selector spec.nodeName=NODE` lists the device
+          // plugin pods of the node and deletes them, so they rediscover the partitions.
+          apiGroups: [''],
+          resources: ['pods'],
+          verbs: ['list', 'delete'],
+        },
+      ],
+    });
+    new k8s.KubeRoleBinding(this, 'DevicePluginRoleBinding', {
+      metadata: { name: devicePluginRole, namespace: props.devicePluginNamespace, labels },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: devicePluginRole },
+      subjects,
+    });
+  }
+}
+
+function withoutChartNamespace(object: ApiObject): void {
+  if (Chart.of(object).namespace !== undefined) object.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
+}
