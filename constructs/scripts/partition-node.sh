@@ -7,7 +7,8 @@
 #   1. Desired profile: $PROFILES_DIR/$NODE_NAME, a JSON document the compiler writes into the profiles
 #      ConfigMap: {"label","profile","partitions","gpus":["CPX-NPS4", ...]} (one entry per physical GPU).
 #      It is read once at start, so a plan change reaches a node through the DaemonSet's rolling update,
-#      one node at a time and gated by readiness.
+#      one node at a time and gated by readiness (a container restarted after a crash reads the
+#      ConfigMap's current content, though).
 #   2. Current profile: `amd-smi static --partition --json` (compute and memory mode of every physical
 #      GPU, i.e. of every partition with PARTITION_ID 0) and `amd-smi list --json` (the logical GPUs).
 #   3. In profile: label the node (PROFILE_LABEL=<label>, PARTITION_STATE_LABEL=ready), remove a
@@ -24,7 +25,9 @@
 #
 # Idempotent: a pod that finds its node in profile changes nothing on the GPUs. A reboot (or any
 # driver reload) brings the GPUs back in their default compute mode; the pod restarts with the node,
-# step 2 finds the difference, and the profile is applied again.
+# step 2 finds the difference, and the profile is applied again. Until that first check the node
+# keeps its labels, so a model pod may start on the unpartitioned GPUs and is evicted when the taint
+# goes on.
 #
 # Driver reload, by the ROCm version `amd-smi version --json` reports (rocm_version):
 #   - 6.3 and 6.4: `amd-smi set --memory-partition` restarts amdgpu itself (it takes 40-140 s);
