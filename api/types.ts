@@ -61,7 +61,7 @@ export type GrafanaProvisioning = 'sidecar' | 'operator' | 'none';
 export interface FleetImages {
   /** ROCm vLLM image, pinned by digest (`repo:tag@sha256:…`). */
   readonly vllm: string;
-  /** Image carrying `amd-smi`, `kubectl`, `bash` and `jq`, run by the partition DaemonSet. */
+  /** Image carrying `amd-smi`, `kubectl`, `bash`, `python3` and `modprobe` (kmod), run by the partition DaemonSet. */
   readonly partitioner: string;
 }
 

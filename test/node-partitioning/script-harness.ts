@@ -263,7 +263,9 @@ export async function runPartitionScript(scenario: ScriptScenario): Promise<Scri
       },
     });
     if (scenario.terminateWhenReady) {
-      while (!existsSync(readyFile) && subprocess.exitCode === null) await setTimeout(20);
+      // Deleted while it waits for the next re-check: ready, and its `sleep` started.
+      const sleeping = () => existsSync(readyFile) && /^sleep /m.test(readFileSync(files.FAKE_LOG, 'utf8'));
+      while (!sleeping() && subprocess.exitCode === null) await setTimeout(20);
       subprocess.kill('SIGTERM');
     }
     const result = await subprocess;

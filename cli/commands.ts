@@ -1,0 +1,167 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
+import type { Diagnostic } from '../api/types.ts';
+import { diffPlans } from '../planner/diff.ts';
+import { renderDiffMarkdown, renderDiffText } from '../planner/render.ts';
+import type { Plan } from '../planner/types.ts';
+import { writeAimProfiles } from '../sizing/aim-profiles.ts';
+import { explainModel, renderExplainText } from '../sizing/explain.ts';
+import { loadModelCatalog } from '../sizing/model-catalog.ts';
+import { compile, renderDist } from './compile.ts';
+import { writeTreeAtomically } from './tree.ts';
+import { EXIT_INVALID, EXIT_OK, UsageError } from './usage.ts';
+
+type Values = Record<string, string | boolean | undefined>;
+
+interface Option {
+  readonly type: 'string' | 'boolean';
+  readonly help: string;
+  readonly valueName?: string;
+  readonly default?: string;
+}
+
+export interface Command {
+  readonly summary: string;
+  readonly positional?: string;
+  readonly options: Readonly<Record<string, Option>>;
+  run(values: Values, positionals: readonly string[]): Promise<number>;
+}
+
+const SPECS: Option = { type: 'string', valueName: 'DIR', default: 'specs', help: 'spec directory (default specs)' };
+const OUT: Option = { type: 'string', valueName: 'DIR', default: 'dist', help: 'output directory (default dist)' };
+
+function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
+  if (allowed.includes(value as T)) return value as T;
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${String(value)}"`);
+}
+
+function positiveInteger(flag: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive integer, got "${String(value)}"`);
+  return n;
+}
+
+/** Prints every diagnostic and a count; returns true when there was an error. */
+function report(diagnostics: readonly Diagnostic[]): boolean {
+  for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+  const errors = diagnostics.filter((d) => d.severity === 'error').length;
+  if (diagnostics.length > 0) process.stderr.write(`${errors} error(s), ${diagnostics.length - errors} warning(s)\n`);
+  return hasErrors(diagnostics);
+}
+
+function readPlan(file: string): Plan | undefined {
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Plan) : undefined;
+}
+
+/** The plan committed at a git ref (`git show REF:./<out>/plan.json`); none when the file is not there. */
+async function planAtRef(ref: string, out: string): Promise<Plan | undefined> {
+  const shown = await execa('git', ['show', `${ref}:./${join(out, 'plan.json')}`], { reject: false });
+  if (shown.exitCode === 0) return JSON.parse(shown.stdout) as Plan;
+  if (/does not exist|exists on disk, but not in/.test(shown.stderr)) return undefined;
+  throw new UsageError(`cannot read the plan at git ref "${ref}": ${shown.stderr.trim()}`);
+}
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  validate: {
+    summary: 'load and check every spec file, sizing and fit included; print every problem',
+    options: { specs: SPECS, out: OUT },
+    async run(values) {
+      const out = String(values.out);
+      const result = await compile(String(values.specs), readPlan(join(out, 'plan.json')));
+      if (report(result.diagnostics)) return EXIT_INVALID;
+      process.stdout.write(`${String(values.specs)}: valid\n`);
+      return EXIT_OK;
+    },
+  },
+  plan: {
+    summary: 'compute the plan and its diff against the plan committed at a git ref (or in --out)',
+    options: {
+      specs: SPECS,
+      out: OUT,
+      base: { type: 'string', valueName: 'GITREF', help: 'diff against `git show GITREF:<out>/plan.json`' },
+      format: { type: 'string', valueName: 'FORMAT', default: 'text', help: 'text | markdown | json (default text)' },
+    },
+    async run(values) {
+      const format = oneOf('format', values.format, ['text', 'markdown', 'json'] as const);
+      const out = String(values.out);
+      const base = values.base === undefined ? readPlan(join(out, 'plan.json')) : await planAtRef(String(values.base), out);
+      const result = await compile(String(values.specs), base);
+      const invalid = report(result.diagnostics);
+      if (!result.compiled) return EXIT_INVALID;
+      const { plan } = result.compiled;
+      const diff = diffPlans(base, plan);
+      if (format === 'json') process.stdout.write(JSON.stringify({ plan, diff }, null, 2) + '\n');
+      else process.stdout.write(format === 'markdown' ? renderDiffMarkdown(diff, plan) : renderDiffText(diff, plan));
+      return invalid ? EXIT_INVALID : EXIT_OK;
+    },
+  },
+  synth: {
+    summary: 'write manifests, plan.json and plan.md to --out, atomically',
+    options: { specs: SPECS, out: OUT },
+    async run(values) {
+      const out = String(values.out);
+      const result = await compile(String(values.specs), readPlan(join(out, 'plan.json')));
+      if (report(result.diagnostics) || !result.compiled) {
+        process.stderr.write(`${out}: left unchanged\n`);
+        return EXIT_INVALID;
+      }
+      const tree = renderDist(result.compiled);
+      writeTreeAtomically(out, tree);
+      const { summary } = result.compiled.plan;
+      process.stdout.write(
+        `${out}: wrote ${tree.size} files; ${summary.placed}/${summary.replicas} replicas on ${summary.gpusUsed}/${summary.gpus} GPUs\n`,
+      );
+      return EXIT_OK;
+    },
+  },
+  explain: {
+    summary: 'the sizing breakdown of one model: weights, KV cache, overhead, fit per product and profile',
+    positional: 'MODEL',
+    options: {
+      precision: { type: 'string', valueName: 'P', help: 'bf16 | fp16 | fp8 | int8 | int4 (default: native dtype)' },
+      tp: { type: 'string', valueName: 'N', help: 'tensor parallelism (default 1)' },
+      'max-model-len': { type: 'string', valueName: 'L', help: 'context length (default min(context, 8192))' },
+      concurrency: { type: 'string', valueName: 'C', help: 'full-length sequences held at once (default 1)' },
+      format: { type: 'string', valueName: 'FORMAT', default: 'text', help: 'text | json (default text)' },
+    },
+    async run(values, positionals) {
+      const [model, ...extra] = positionals;
+      if (model === undefined || extra.length > 0) throw new UsageError('expects exactly one MODEL (a Hugging Face id)');
+      const format = oneOf('format', values.format, ['text', 'json'] as const);
+      const precision =
+        values.precision === undefined
+          ? undefined
+          : oneOf('precision', values.precision, ['bf16', 'fp16', 'fp8', 'int8', 'int4'] as const);
+      const catalog = loadModelCatalog();
+      if (report(catalog.diagnostics)) return EXIT_INVALID;
+      let explained;
+      try {
+        explained = explainModel(catalog.models, model, {
+          precision,
+          tensorParallel: positiveInteger('tp', values.tp),
+          maxModelLen: positiveInteger('max-model-len', values['max-model-len']),
+          concurrency: positiveInteger('concurrency', values.concurrency),
+        });
+      } catch (error) {
+        process.stderr.write(`aim-gpu explain: error: ${(error as Error).message}\n`);
+        return EXIT_INVALID;
+      }
+      process.stdout.write(format === 'json' ? JSON.stringify(explained, null, 2) + '\n' : renderExplainText(explained));
+      return EXIT_OK;
+    },
+  },
+  profiles: {
+    summary: 'regenerate the AIM profiles (one JSON per catalog model and precision)',
+    options: { 'out-dir': { type: 'string', valueName: 'DIR', default: 'aim_profiles', help: 'directory (default aim_profiles)' } },
+    async run(values) {
+      const catalog = loadModelCatalog();
+      if (report(catalog.diagnostics)) return EXIT_INVALID;
+      const written = writeAimProfiles(catalog.models, String(values['out-dir']));
+      process.stdout.write(`${String(values['out-dir'])}: wrote ${written} profiles\n`);
+      return EXIT_OK;
+    },
+  },
+};

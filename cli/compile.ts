@@ -1,0 +1,81 @@
+import { App } from 'cdk8s';
+import { diagnostic, hasErrors, sortDiagnostics } from '../api/diagnostics.ts';
+import { loadSpecDir } from '../api/load.ts';
+import type { Diagnostic, Precision, Spec } from '../api/types.ts';
+import { buildFleetCharts } from '../constructs/fleet.ts';
+import { renderPlanMarkdown } from '../planner/render.ts';
+import { planFleet, poolCapacity } from '../planner/plan.ts';
+import type { Plan } from '../planner/types.ts';
+import { checkModels } from '../sizing/check.ts';
+import { sizeDemands } from '../sizing/demand.ts';
+import { loadModelCatalog } from '../sizing/model-catalog.ts';
+import { renderManifests, type Tree } from './tree.ts';
+
+export interface Compiled {
+  readonly spec: Spec;
+  readonly plan: Plan;
+  /** Resolved `--max-model-len` per model name. */
+  readonly maxModelLen: ReadonlyMap<string, number>;
+  /** vLLM flags selecting a precision for a model (dtype, quantization, KV cache dtype). */
+  readonly engineFlags: (model: string, precision: Precision) => readonly string[];
+}
+
+export interface CompileResult {
+  /** Present when the specs are valid (the plan may still hold unschedulable replicas). */
+  readonly compiled?: Compiled;
+  /** Errors and warnings, sorted; unschedulable replicas are errors unless the Fleet allows them. */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Load → check → size → plan. `previous` keeps unchanged replicas where they are. */
+export async function compile(specDir: string, previous?: Plan): Promise<CompileResult> {
+  const loaded = loadSpecDir(specDir);
+  const catalog = loadModelCatalog();
+  const diagnostics = [...loaded.diagnostics, ...catalog.diagnostics];
+  if (!loaded.spec || hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
+  const spec = loaded.spec;
+
+  diagnostics.push(...checkModels(spec, catalog.models));
+  if (hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
+
+  const demands = sizeDemands(spec, catalog.models);
+  const { planning } = spec.fleet.spec;
+  const plan = await planFleet({
+    pools: spec.pools.map(poolCapacity),
+    demands: demands.map((d) => d.demand),
+    headroomPercent: planning.headroomPercent,
+    previous,
+    optimizer: planning.optimizer,
+    timeLimitSeconds: planning.timeLimitSeconds,
+  });
+  diagnostics.push(...unschedulableDiagnostics(spec, plan));
+  const sized = new Map(demands.map((d) => [d.demand.model, d]));
+  const compiled: Compiled = {
+    spec,
+    plan,
+    maxModelLen: new Map(demands.map((d) => [d.demand.model, d.maxModelLen])),
+    engineFlags: (model, precision) => sized.get(model)!.engineFlags(precision),
+  };
+  return { compiled, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/** Each unschedulable replica, at its model's `spec.replicas`: an error, or a warning when allowed. */
+function unschedulableDiagnostics(spec: Spec, plan: Plan): Diagnostic[] {
+  const severity = spec.fleet.spec.planning.allowUnschedulable ? 'warning' : 'error';
+  const models = new Map(spec.models.map((m) => [m.metadata.name, m]));
+  return plan.unschedulable.map((u) => {
+    const at = models.get(u.model)!.source.at('spec.replicas');
+    return diagnostic(at, severity, 'spec.replicas', `replica ${u.id} is unschedulable: ${u.reason}`);
+  });
+}
+
+/** The whole `dist/` tree: manifests, `plan.json`, `plan.md`. */
+export function renderDist(compiled: Compiled): Tree {
+  const app = new App({ recordConstructMetadata: false });
+  buildFleetCharts(app, compiled);
+  return new Map([
+    ...renderManifests(app),
+    ['plan.json', JSON.stringify(compiled.plan, null, 2) + '\n'],
+    ['plan.md', renderPlanMarkdown(compiled.plan)],
+  ]);
+}

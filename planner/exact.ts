@@ -1,0 +1,357 @@
+import * as highsModule from 'highs';
+import { lowerBound } from './bounds.ts';
+import type { PoolLayout } from './capacity.ts';
+import { expandReplicas, type ReplicaSpec } from './demands.ts';
+import { FleetState } from './fleet.ts';
+import { type PlanInput, solveHeuristic, writePlan } from './heuristic.ts';
+import type { PlanningSetup } from './run.ts';
+import { seedProfiles } from './stability.ts';
+import type { Plan } from './types.ts';
+
+/**
+ * The exact optimizer: a MILP over node profile choice and replica counts, solved by HiGHS.
+ *
+ * Partitions of one shape are interchangeable and a tensor-parallel group may span the GPUs of
+ * its node, so a node is described by how many replicas of each fit class it holds on each
+ * shape; the GPUs it uses on a shape are the ranks there divided by the shape's partitions per
+ * GPU, rounded up. Variables per node n and shape s: y[n,s] (the node's profile, binary), u[n,s]
+ * (GPUs in use, integer), x[n,s,k] (replicas of class k, integer). Mixed pools instead give a node
+ * an NPS1 mode m[n] under which each GPU takes its own NPS1 shape (Σ u ≤ G·m). Objective: GPUs,
+ * then nodes. When the fleet cannot hold everything, a first stage maximizes placed replicas
+ * priority by priority and the second keeps those counts. Identical nodes of a pool are ordered
+ * by GPUs used to cut symmetric solutions.
+ *
+ * The precision and tensor parallelism of every model are the heuristic's (the joint precision
+ * choice stays one rule); the previous plan only lends the profiles of unused nodes.
+ */
+
+export type ExactStatus = 'optimal' | 'timeout' | 'infeasible' | 'error';
+
+export interface ExactResult {
+  /** The exact plan; present when HiGHS found a feasible solution (proven optimal or not). */
+  readonly plan?: Plan;
+  readonly status: ExactStatus;
+  /** Solver wall time, both stages. */
+  readonly seconds: number;
+}
+
+// The package's types describe a CommonJS module whose `default` is the loader; Node's ESM loader
+// resolves the package's .mjs build, where the loader is the default export itself.
+const highsLoader = highsModule.default as unknown as typeof highsModule.default.default;
+type Highs = Awaited<ReturnType<typeof highsLoader>>;
+let highs: Promise<Highs> | undefined;
+
+/** HiGHS, loaded once per process (the WebAssembly module takes a moment to compile). */
+function solver(): Promise<Highs> {
+  highs ??= highsLoader();
+  return highs;
+}
+
+interface FitClass {
+  readonly key: number;
+  readonly tensorParallel: number;
+  /** Replicas of the class per priority, in placing preference (lowest ordinal first). */
+  readonly byPriority: readonly (readonly number[])[];
+  readonly ranges: ReplicaSpec['ranges'];
+}
+
+interface Cell {
+  /** Variable name suffix `n_s`. */
+  readonly id: string;
+  readonly node: number;
+  readonly shape: number;
+  readonly mixed: boolean;
+  readonly classes: readonly number[];
+}
+
+export async function planExact(input: PlanInput, timeLimitSeconds: number): Promise<ExactResult> {
+  const heuristic = solveHeuristic(input);
+  const { setup, levelOf } = heuristic;
+  const replicas = expandReplicas(setup.models, levelOf, setup.layouts, setup.headroomPercent);
+  const classes = fitClasses(replicas);
+  const model = new MilpModel(setup, replicas, classes);
+  if (model.empty) {
+    const state = model.toState({}, input);
+    const unschedulable = replicas.map((r) => r.index);
+    return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status: 'optimal', seconds: 0 };
+  }
+  const h = await solver();
+  const started = performance.now();
+  const deadline = started + timeLimitSeconds * 1000;
+  const remaining = () => Math.max(1, (deadline - performance.now()) / 1000);
+
+  const shortfall = [0, 0, 0, 0];
+  for (const r of heuristic.run.unschedulable) shortfall[replicas[r]!.priority]!++;
+  let missTotals = shortfall;
+  let provedMisses = true;
+  if (shortfall.some((c) => c > 0)) {
+    const first = h.solve(model.lp({ stage: 'placement' }), options(remaining() / 2));
+    if (first.Status === 'Optimal') missTotals = model.missTotals(first.Columns as Columns);
+    else provedMisses = false;
+  }
+  const upperGpus = shortfallEquals(missTotals, shortfall) ? heuristic.run.state.usedGpus : Infinity;
+  const solution = h.solve(model.lp({ stage: 'gpus', missTotals, upperGpus }), options(remaining()));
+  const seconds = (performance.now() - started) / 1000;
+  const status = statusOf(solution.Status, provedMisses);
+  if (status === 'infeasible' || status === 'error' || !hasPrimal(solution)) return { status: status === 'timeout' ? 'timeout' : status, seconds };
+  const state = model.toState(solution.Columns as Columns, input);
+  const unschedulable = replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
+  return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status, seconds };
+}
+
+type Columns = Record<string, { Primal?: number }>;
+
+function options(seconds: number) {
+  return { time_limit: seconds, mip_rel_gap: 0, mip_abs_gap: 0.5, output_flag: false, random_seed: 0, threads: 1 } as const;
+}
+
+function hasPrimal(solution: { Status: string; Columns: unknown }): boolean {
+  const columns = Object.values(solution.Columns as Columns);
+  return columns.length > 0 && columns.every((c) => typeof c.Primal === 'number');
+}
+
+function statusOf(status: string, provedMisses: boolean): ExactStatus {
+  if (status === 'Optimal') return provedMisses ? 'optimal' : 'timeout';
+  if (status === 'Infeasible') return 'infeasible';
+  if (status === 'Time limit reached') return 'timeout';
+  return 'error';
+}
+
+function shortfallEquals(a: readonly number[], b: readonly number[]): boolean {
+  return a.every((v, i) => v === b[i]);
+}
+
+function fitClasses(replicas: readonly ReplicaSpec[]): FitClass[] {
+  const byKey = new Map<number, { tensorParallel: number; ranges: ReplicaSpec['ranges']; byPriority: number[][] }>();
+  for (const r of replicas) {
+    let c = byKey.get(r.fitKey);
+    if (!c) {
+      c = { tensorParallel: r.tensorParallel, ranges: r.ranges, byPriority: [[], [], [], []] };
+      byKey.set(r.fitKey, c);
+    }
+    c.byPriority[r.priority]!.push(r.index);
+  }
+  return [...byKey.entries()].sort((a, b) => a[0] - b[0]).map(([key, c]) => ({ key, ...c }));
+}
+
+class MilpModel {
+  private readonly cells: Cell[] = [];
+  private readonly nodeVars: { node: number; pool: number; binaries: string[] }[] = [];
+  private readonly state: FleetState;
+
+  constructor(
+    private readonly setup: PlanningSetup,
+    private readonly replicas: readonly ReplicaSpec[],
+    private readonly classes: readonly FitClass[],
+  ) {
+    this.state = new FleetState(setup.layouts, replicas, setup.models.length);
+    for (let n = 0; n < this.state.nodeCount; n++) {
+      const layout = this.state.layoutOf(n);
+      const binaries: string[] = [];
+      const mixedPool = layout.shapes.some((s) => s.mixableProfile >= 0);
+      if (mixedPool) binaries.push(`m_${n}`);
+      layout.shapes.forEach((shape, s) => {
+        const fitting = classes.flatMap((c, k) => {
+          const range = c.ranges[layout.index]!;
+          return range.lo <= s && s <= range.hi ? [k] : [];
+        });
+        if (fitting.length === 0) return;
+        const mixed = shape.mixableProfile >= 0;
+        if (!mixed) binaries.push(`y_${n}_${s}`);
+        this.cells.push({ id: `${n}_${s}`, node: n, shape: s, mixed, classes: fitting });
+      });
+      this.nodeVars.push({ node: n, pool: layout.index, binaries });
+    }
+  }
+
+  private layout(cell: Cell): PoolLayout {
+    return this.state.layoutOf(cell.node);
+  }
+
+  get empty(): boolean {
+    return this.cells.length === 0 || this.classes.length === 0;
+  }
+
+  lp(stage: { stage: 'placement' } | { stage: 'gpus'; missTotals: readonly number[]; upperGpus: number }): string {
+    const rows: string[] = [];
+    const bounds: string[] = [];
+    const generals: string[] = [];
+    const binaries: string[] = [];
+    const objective: string[] = [];
+    const N = this.state.nodeCount;
+    const missVar = (k: number, p: number) => `miss_${k}_${p}`;
+
+    for (const cell of this.cells) {
+      const layout = this.layout(cell);
+      const P = layout.shapes[cell.shape]!.partitionsPerGpu;
+      const G = layout.gpusPerNode;
+      const u = `u_${cell.id}`;
+      generals.push(u);
+      bounds.push(`0 <= ${u} <= ${G}`);
+      const terms = [`${P} ${u}`];
+      for (const k of cell.classes) {
+        const x = `x_${cell.id}_${k}`;
+        generals.push(x);
+        terms.push(`- ${this.classes[k]!.tensorParallel} ${x}`);
+      }
+      rows.push(`cap_${cell.id}: ${terms.join(' ')} >= 0`);
+      if (!cell.mixed) rows.push(`mode_${cell.id}: ${u} - ${G} y_${cell.id} <= 0`);
+      if (stage.stage === 'gpus') objective.push(`${N + 1} ${u}`);
+    }
+    for (const { node, binaries: vars } of this.nodeVars) {
+      binaries.push(...vars);
+      if (vars.length > 1) rows.push(`one_${node}: ${vars.join(' + ')} <= 1`);
+      const mixedCells = this.cells.filter((c) => c.node === node && c.mixed);
+      if (mixedCells.length > 0) {
+        const G = this.state.nodeGpus[node]!;
+        rows.push(`mixed_${node}: ${mixedCells.map((c) => `u_${c.id}`).join(' + ')} - ${G} m_${node} <= 0`);
+      }
+      if (stage.stage === 'gpus') objective.push(...vars.map((v) => `1 ${v}`));
+    }
+    this.classes.forEach((c, k) => {
+      const terms = this.cells.filter((cell) => cell.classes.includes(k)).map((cell) => `x_${cell.id}_${k}`);
+      const count = c.byPriority.reduce((sum, list) => sum + list.length, 0);
+      c.byPriority.forEach((list, p) => {
+        if (list.length === 0) return;
+        terms.push(missVar(k, p));
+        generals.push(missVar(k, p));
+        bounds.push(`0 <= ${missVar(k, p)} <= ${list.length}`);
+      });
+      rows.push(`demand_${k}: ${terms.join(' + ')} = ${count}`);
+    });
+    if (stage.stage === 'placement') {
+      const weights = priorityWeights(this.classes);
+      this.classes.forEach((c, k) =>
+        c.byPriority.forEach((list, p) => {
+          if (list.length > 0) objective.push(`${weights[p]} ${missVar(k, p)}`);
+        }),
+      );
+    } else {
+      for (let p = 0; p < 4; p++) {
+        const terms = this.classes.flatMap((c, k) => (c.byPriority[p]!.length > 0 ? [missVar(k, p)] : []));
+        if (terms.length > 0) rows.push(`missed_${p}: ${terms.join(' + ')} = ${stage.missTotals[p]}`);
+      }
+      const all = this.cells.map((c) => `u_${c.id}`);
+      if (Number.isFinite(stage.upperGpus) && all.length > 0) rows.push(`upper: ${all.join(' + ')} <= ${stage.upperGpus}`);
+      const bound = lowerBound(
+        this.setup.layouts,
+        this.replicas.filter((r) => r.ranges.some((range) => range.lo <= range.hi)),
+      );
+      if (all.length > 0 && stage.missTotals.every((m) => m === 0)) rows.push(`lower: ${all.join(' + ')} >= ${bound}`);
+    }
+    rows.push(...this.symmetryRows());
+    return [
+      'Minimize',
+      ` obj: ${wrap(objective.join(' + '))}`,
+      'Subject To',
+      ...rows.map((r) => ` ${wrap(r)}`),
+      'Bounds',
+      ...bounds.map((b) => ` ${b}`),
+      'General',
+      ...chunk(generals).map((g) => ` ${g}`),
+      'Binary',
+      ...chunk(binaries).map((b) => ` ${b}`),
+      'End',
+      '',
+    ].join('\n');
+  }
+
+  /** Nodes of a pool are interchangeable: order them by GPUs used. */
+  private symmetryRows(): string[] {
+    const rows: string[] = [];
+    const usage = (n: number) => this.cells.filter((c) => c.node === n).map((c) => `u_${c.id}`);
+    for (let n = 0; n + 1 < this.state.nodeCount; n++) {
+      const next = this.nextInPool(n);
+      if (next < 0) continue;
+      const a = usage(n);
+      const b = usage(next);
+      if (a.length === 0 || b.length === 0) continue;
+      rows.push(`sym_${n}: ${a.join(' + ')} - ${b.join(' - ')} >= 0`);
+    }
+    return rows;
+  }
+
+  private nextInPool(n: number): number {
+    for (let m = n + 1; m < this.state.nodeCount; m++) if (this.state.nodePool[m] === this.state.nodePool[n]) return m;
+    return -1;
+  }
+
+  missTotals(columns: Columns): number[] {
+    const totals = [0, 0, 0, 0];
+    this.classes.forEach((c, k) =>
+      c.byPriority.forEach((list, p) => {
+        if (list.length > 0) totals[p]! += value(columns, `miss_${k}_${p}`);
+      }),
+    );
+    return totals;
+  }
+
+  /**
+   * The solution as a fleet state with concrete partitions: per node, its shapes' GPUs in
+   * order (coarsest shape on the lowest GPUs), replicas widest first, partitions in index order.
+   */
+  toState(columns: Columns, input: PlanInput): FleetState {
+    const state = new FleetState(this.setup.layouts, this.replicas, this.setup.models.length);
+    if (input.previous) seedProfiles(state, input.previous);
+    const queues = this.classes.map((c, k) => {
+      const out: number[] = [];
+      c.byPriority.forEach((list, p) => {
+        const missed = list.length > 0 ? value(columns, `miss_${k}_${p}`) : 0;
+        out.push(...list.slice(0, list.length - missed));
+      });
+      return out;
+    });
+    const nextGpu = new Int32Array(state.nodeCount);
+    for (const cell of this.cells) {
+      const gpus = value(columns, `u_${cell.id}`);
+      const assigned: number[] = [];
+      for (const k of cell.classes) assigned.push(...queues[k]!.splice(0, value(columns, `x_${cell.id}_${k}`)));
+      if (assigned.length === 0) continue;
+      assigned.sort((a, b) => this.replicas[b]!.tensorParallel - this.replicas[a]!.tensorParallel || a - b);
+      const layout = this.layout(cell);
+      const shape = layout.shapes[cell.shape]!;
+      const profile = cell.mixed ? shape.mixableProfile : shape.profile;
+      const base = state.nodeGpuBase[cell.node]!;
+      const first = cell.mixed ? nextGpu[cell.node]! : 0;
+      const range = Array.from({ length: cell.mixed ? gpus : state.nodeGpus[cell.node]! }, (_, i) => base + first + i);
+      nextGpu[cell.node] = first + gpus;
+      for (const r of assigned) state.place(r, cell.node, profile, range);
+    }
+    return state;
+  }
+}
+
+function value(columns: Columns, name: string): number {
+  return Math.round(columns[name]?.Primal ?? 0);
+}
+
+/** Missing one replica of a priority outweighs missing every replica of all lower priorities. */
+function priorityWeights(classes: readonly FitClass[]): number[] {
+  const counts = [0, 0, 0, 0];
+  for (const c of classes) c.byPriority.forEach((list, p) => (counts[p]! += list.length));
+  const weights = [0, 0, 0, 1];
+  for (let p = 2; p >= 0; p--) weights[p] = weights[p + 1]! * (counts[p + 1]! + 1);
+  return weights;
+}
+
+/** LP-format lines stay short: HiGHS reads continuation lines. */
+function wrap(line: string): string {
+  const words = line.split(' ');
+  const out: string[] = [];
+  let current = '';
+  for (const word of words) {
+    if (current.length + word.length > 200) {
+      out.push(current);
+      current = '';
+    }
+    current = current ? `${current} ${word}` : word;
+  }
+  out.push(current);
+  return out.join('\n  ');
+}
+
+function chunk(names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i += 20) out.push(names.slice(i, i + 20).join(' '));
+  return out;
+}

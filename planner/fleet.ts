@@ -1,0 +1,234 @@
+import type { PoolLayout } from './capacity.ts';
+import type { ReplicaSpec } from './demands.ts';
+
+/** The most partitions any catalog profile cuts a GPU into (CPX). */
+export const MAX_PARTITIONS = 8;
+
+export const NODE_EMPTY = -1;
+/** Node in NPS1 memory mode with per-GPU compute modes (mixed pools only). */
+export const NODE_MIXED = -2;
+
+/**
+ * The mutable state of one planning run: every node and GPU of the fleet, which profile each GPU
+ * has, and which replica holds each partition. Flat typed arrays, because the planner evaluates
+ * thousands of candidate placements per replica set.
+ *
+ * A GPU's profile only matters while it holds a replica; a free GPU's profile is soft (what the
+ * previous plan gave it, or nothing), and the plan writer resolves it at the end.
+ */
+export class FleetState {
+  readonly nodeCount: number;
+  readonly gpuCount: number;
+  readonly nodeNames: readonly string[];
+  readonly nodePool: Int32Array;
+  readonly nodeGpuBase: Int32Array;
+  readonly nodeGpus: Int32Array;
+  /** Previous profile of each GPU (index into its pool's profiles), -1 when there is none. */
+  readonly gpuPrev: Int16Array;
+  readonly gpuProfile: Int16Array;
+  readonly gpuUsed: Int16Array;
+  /** Replica index in each partition slot (`gpu * MAX_PARTITIONS + partition`), -1 when free. */
+  readonly slots: Int32Array;
+  /** NODE_EMPTY, NODE_MIXED, or the profile every GPU of the node is locked to. */
+  readonly nodeMode: Int16Array;
+  readonly nodeUsedGpus: Int32Array;
+  readonly nodeReplicas: Int32Array;
+  /** Replicas per node and priority rank. */
+  readonly nodePriorityCount: Int32Array;
+  /** Replicas per node and model. */
+  readonly nodeModelCount: Uint16Array;
+  /** Non-empty nodes per pool and shape, for the shape budgets of a fresh plan. */
+  readonly openByShape: Int32Array[];
+  readonly replicaNode: Int32Array;
+  readonly replicaSlots: Int32Array;
+  /** Replica stays where the previous plan put it; improvement passes leave it alone. */
+  readonly replicaPinned: Uint8Array;
+  usedGpus = 0;
+  usedNodes = 0;
+  /** Bumped on every removal: capacity may have grown, so cached failures are stale. */
+  removals = 0;
+
+  constructor(
+    readonly layouts: readonly PoolLayout[],
+    readonly replicas: readonly ReplicaSpec[],
+    readonly modelCount: number,
+  ) {
+    const nodes = layouts
+      .flatMap((layout) => layout.capacity.nodes.map((name) => ({ name, pool: layout.index })))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.pool - b.pool));
+    this.nodeCount = nodes.length;
+    this.nodeNames = nodes.map((n) => n.name);
+    this.nodePool = Int32Array.from(nodes, (n) => n.pool);
+    this.nodeGpus = Int32Array.from(nodes, (n) => layouts[n.pool]!.gpusPerNode);
+    this.nodeGpuBase = new Int32Array(this.nodeCount);
+    let gpus = 0;
+    for (let n = 0; n < this.nodeCount; n++) {
+      this.nodeGpuBase[n] = gpus;
+      gpus += this.nodeGpus[n]!;
+    }
+    this.gpuCount = gpus;
+    this.gpuPrev = new Int16Array(gpus).fill(-1);
+    this.gpuProfile = new Int16Array(gpus).fill(-1);
+    this.gpuUsed = new Int16Array(gpus);
+    this.slots = new Int32Array(gpus * MAX_PARTITIONS).fill(-1);
+    this.nodeMode = new Int16Array(this.nodeCount).fill(NODE_EMPTY);
+    this.nodeUsedGpus = new Int32Array(this.nodeCount);
+    this.nodeReplicas = new Int32Array(this.nodeCount);
+    this.nodePriorityCount = new Int32Array(this.nodeCount * 4);
+    this.nodeModelCount = new Uint16Array(this.nodeCount * Math.max(1, modelCount));
+    this.openByShape = layouts.map((l) => new Int32Array(l.shapes.length));
+    this.replicaNode = new Int32Array(replicas.length).fill(-1);
+    this.replicaSlots = new Int32Array(replicas.length * MAX_PARTITIONS).fill(-1);
+    this.replicaPinned = new Uint8Array(replicas.length);
+  }
+
+  layoutOf(node: number): PoolLayout {
+    return this.layouts[this.nodePool[node]!]!;
+  }
+
+  partitionsOf(gpu: number): number {
+    const profile = this.gpuProfile[gpu]!;
+    return profile < 0 ? 0 : this.layouts[this.nodePool[this.gpuNodeOf(gpu)]!]!.profiles[profile]!.partitionsPerGpu;
+  }
+
+  gpuNodeOf(gpu: number): number {
+    // Binary search over node GPU bases: nodes are few, GPUs are many.
+    let lo = 0;
+    let hi = this.nodeCount - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.nodeGpuBase[mid]! <= gpu) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Puts replica `r` on `node`: its GPUs of `gpus` (in order) get `profile` and their free
+   * partitions in index order, until `tensorParallel` partitions are taken. On an empty node of a
+   * pool that cannot mix, every GPU takes the profile.
+   */
+  place(r: number, node: number, profile: number, gpus: readonly number[]): void {
+    const replica = this.replicas[r]!;
+    const layout = this.layoutOf(node);
+    const partitions = layout.profiles[profile]!.partitionsPerGpu;
+    const base = this.nodeGpuBase[node]!;
+    if (this.nodeMode[node] === NODE_EMPTY) {
+      const mixed = layout.profileMixable[profile]!;
+      this.nodeMode[node] = mixed ? NODE_MIXED : profile;
+      if (!mixed) for (let g = 0; g < this.nodeGpus[node]!; g++) this.gpuProfile[base + g] = profile;
+      if (!mixed) this.openByShape[layout.index]![layout.profileShape[profile]!]!++;
+      this.usedNodes++;
+    }
+    let need = replica.tensorParallel;
+    let k = 0;
+    for (const gpu of gpus) {
+      if (need === 0) break;
+      if (this.gpuUsed[gpu] === 0) {
+        this.gpuProfile[gpu] = profile;
+        this.nodeUsedGpus[node]!++;
+        this.usedGpus++;
+      }
+      for (let p = 0; p < partitions && need > 0; p++) {
+        const slot = gpu * MAX_PARTITIONS + p;
+        if (this.slots[slot] !== -1) continue;
+        this.slots[slot] = r;
+        this.replicaSlots[r * MAX_PARTITIONS + k++] = slot;
+        this.gpuUsed[gpu]!++;
+        need--;
+      }
+    }
+    if (need > 0) throw new Error(`planner: replica ${replica.id} does not fit node ${this.nodeNames[node]}`);
+    this.replicaNode[r] = node;
+    this.nodeReplicas[node]!++;
+    this.nodePriorityCount[node * 4 + replica.priority]!++;
+    this.nodeModelCount[node * this.modelCount + replica.model]!++;
+  }
+
+  /** Puts replica `r` into exactly these slots of GPUs with `profile` (a kept placement or an undo). */
+  placeAt(r: number, node: number, profile: number, slots: readonly number[]): void {
+    const replica = this.replicas[r]!;
+    const layout = this.layoutOf(node);
+    if (this.nodeMode[node] === NODE_EMPTY) {
+      const mixed = layout.profileMixable[profile]!;
+      this.nodeMode[node] = mixed ? NODE_MIXED : profile;
+      if (!mixed) {
+        const base = this.nodeGpuBase[node]!;
+        for (let g = 0; g < this.nodeGpus[node]!; g++) this.gpuProfile[base + g] = profile;
+        this.openByShape[layout.index]![layout.profileShape[profile]!]!++;
+      }
+      this.usedNodes++;
+    }
+    slots.forEach((slot, k) => {
+      const gpu = Math.floor(slot / MAX_PARTITIONS);
+      if (this.gpuUsed[gpu] === 0) {
+        this.gpuProfile[gpu] = profile;
+        this.nodeUsedGpus[node]!++;
+        this.usedGpus++;
+      }
+      this.gpuUsed[gpu]!++;
+      this.slots[slot] = r;
+      this.replicaSlots[r * MAX_PARTITIONS + k] = slot;
+    });
+    this.replicaNode[r] = node;
+    this.nodeReplicas[node]!++;
+    this.nodePriorityCount[node * 4 + replica.priority]!++;
+    this.nodeModelCount[node * this.modelCount + replica.model]!++;
+  }
+
+  /** Takes replica `r` off its node and returns the slots it held. */
+  remove(r: number): number[] {
+    const node = this.replicaNode[r]!;
+    const replica = this.replicas[r]!;
+    const held: number[] = [];
+    for (let k = 0; k < replica.tensorParallel; k++) {
+      const slot = this.replicaSlots[r * MAX_PARTITIONS + k]!;
+      held.push(slot);
+      this.replicaSlots[r * MAX_PARTITIONS + k] = -1;
+      this.slots[slot] = -1;
+      const gpu = Math.floor(slot / MAX_PARTITIONS);
+      if (--this.gpuUsed[gpu]! === 0) {
+        this.nodeUsedGpus[node]!--;
+        this.usedGpus--;
+      }
+    }
+    this.replicaNode[r] = -1;
+    this.replicaPinned[r] = 0;
+    this.nodeReplicas[node]!--;
+    this.nodePriorityCount[node * 4 + replica.priority]!--;
+    this.nodeModelCount[node * this.modelCount + replica.model]!--;
+    if (this.nodeReplicas[node] === 0) {
+      const mode = this.nodeMode[node]!;
+      if (mode >= 0) {
+        const layout = this.layoutOf(node);
+        this.openByShape[layout.index]![layout.profileShape[mode]!]!--;
+      }
+      this.nodeMode[node] = NODE_EMPTY;
+      const base = this.nodeGpuBase[node]!;
+      for (let g = 0; g < this.nodeGpus[node]!; g++) this.gpuProfile[base + g] = this.gpuPrev[base + g]!;
+      this.usedNodes--;
+    }
+    this.removals++;
+    return held;
+  }
+
+  /** Slots replica `r` holds, in order. */
+  slotsOf(r: number): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < this.replicas[r]!.tensorParallel; k++) out.push(this.replicaSlots[r * MAX_PARTITIONS + k]!);
+    return out;
+  }
+
+  /** Replicas on `node`, by slot order. */
+  replicasOn(node: number): number[] {
+    const out: number[] = [];
+    const base = this.nodeGpuBase[node]!;
+    for (let g = 0; g < this.nodeGpus[node]!; g++) {
+      for (let p = 0; p < MAX_PARTITIONS; p++) {
+        const r = this.slots[(base + g) * MAX_PARTITIONS + p]!;
+        if (r >= 0 && !out.includes(r)) out.push(r);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,221 @@
+import { FleetState, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
+
+/**
+ * The placement engine: puts one replica on the best node by a fixed order of preferences.
+ *
+ * 1. No profile change on a node the previous plan had (repartitioning evicts every pod on it).
+ * 2. The cheapest tier: free partitions of GPUs already in use (no new GPU) → new GPUs of the
+ *    replica's own size class on an open node → a new node of its own class (within the shape
+ *    budget) → new GPUs of a coarser open node → a new node of a coarser class (within budget)
+ *    → any new node, budget or not.
+ * 3. Fewest new GPUs; then, in free partitions of GPUs in use, a node without a replica of the
+ *    same model (soft anti-affinity) before the tightest partition size, and for new GPUs the
+ *    finest shape before anti-affinity; then the fullest node; then node order.
+ */
+
+export interface PlaceOptions {
+  /** Nodes per pool and shape a fresh plan may open before overflowing; null = no budget. */
+  readonly budgets: readonly (Int32Array | null)[];
+  /** May open empty nodes (improvement passes only move replicas into open ones). */
+  readonly allowOpen: boolean;
+  /** A node the replica must not go to (the one an improvement pass is emptying). */
+  readonly excludeNode: number;
+}
+
+export interface Placement {
+  readonly node: number;
+  readonly profile: number;
+  readonly gpus: number[];
+  readonly key: number;
+}
+
+/** Nodes grouped by what makes two empty nodes interchangeable: pool and previous profiles. */
+export class EmptyNodeClasses {
+  readonly classOf: Int32Array;
+  private readonly stamp: Int32Array;
+  private current = 0;
+
+  constructor(state: FleetState) {
+    const ids = new Map<string, number>();
+    this.classOf = new Int32Array(state.nodeCount);
+    for (let n = 0; n < state.nodeCount; n++) {
+      const base = state.nodeGpuBase[n]!;
+      const prev = Array.from(state.gpuPrev.subarray(base, base + state.nodeGpus[n]!)).join(',');
+      const key = `${state.nodePool[n]}:${prev}`;
+      if (!ids.has(key)) ids.set(key, ids.size);
+      this.classOf[n] = ids.get(key)!;
+    }
+    this.stamp = new Int32Array(ids.size);
+  }
+
+  /** Starts a scan: every class is unseen again. */
+  next(): void {
+    this.current++;
+  }
+
+  /** True the first time a node of this class is seen in the current scan. */
+  firstOfClass(node: number): boolean {
+    const c = this.classOf[node]!;
+    if (this.stamp[c] === this.current) return false;
+    this.stamp[c] = this.current;
+    return true;
+  }
+}
+
+export class Placer {
+  readonly empties: EmptyNodeClasses;
+  /** fitKey → `removals` count at which placement last failed. */
+  private readonly failedAt = new Map<number, number>();
+
+  constructor(
+    readonly state: FleetState,
+    readonly options: PlaceOptions,
+  ) {
+    this.empties = new EmptyNodeClasses(state);
+  }
+
+  /** Places replica `r` where the preferences say; false when it fits nowhere. */
+  place(r: number, options: PlaceOptions = this.options): boolean {
+    const replica = this.state.replicas[r]!;
+    const cacheable = options === this.options;
+    if (cacheable && this.failedAt.get(replica.fitKey) === this.state.removals) return false;
+    const best = this.best(r, options);
+    if (!best) {
+      if (cacheable) this.failedAt.set(replica.fitKey, this.state.removals);
+      return false;
+    }
+    this.state.place(r, best.node, best.profile, best.gpus);
+    return true;
+  }
+
+  best(r: number, options: PlaceOptions = this.options): Placement | undefined {
+    const { state } = this;
+    const replica = state.replicas[r]!;
+    this.empties.next();
+    let best: Placement | undefined;
+    for (let n = 0; n < state.nodeCount; n++) {
+      if (n === options.excludeNode) continue;
+      const range = replica.ranges[state.nodePool[n]!]!;
+      if (range.lo > range.hi) continue;
+      if (state.nodeMode[n] === NODE_EMPTY && (!options.allowOpen || !this.empties.firstOfClass(n))) continue;
+      const candidate = this.evaluate(r, n, options, best ? best.key : Infinity);
+      if (candidate && (!best || candidate.key < best.key)) best = candidate;
+    }
+    return best;
+  }
+
+  /** The best way to put `r` on node `n`, if better than `bound`. */
+  evaluate(r: number, n: number, options: PlaceOptions, bound = Infinity): Placement | undefined {
+    const { state } = this;
+    const replica = state.replicas[r]!;
+    const layout = state.layoutOf(n);
+    const range = replica.ranges[layout.index]!;
+    const mode = state.nodeMode[n]!;
+    const t = replica.tensorParallel;
+    const G = state.nodeGpus[n]!;
+    const base = state.nodeGpuBase[n]!;
+    const anti = state.nodeModelCount[n * state.modelCount + replica.model]! > 0 ? 1 : 0;
+    let best: Placement | undefined;
+    const consider = (profile: number, tier: number, newGpus: number, change: number, free: number, gpus: () => number[]) => {
+      const s = layout.profileShape[profile]!;
+      // Free partitions of GPUs in use cost nothing, so spreading the model comes first there;
+      // a new GPU is better spent on the finest shape, whose spare partitions take more later.
+      const order = tier === 0 ? anti * 16 + (15 - s) : (15 - s) * 2 + anti;
+      const key = (((change * 10 + tier) * 100 + newGpus) * 32 + order) * 10000 + Math.min(free, 9999);
+      if (key < bound && (!best || key < best.key)) best = { node: n, profile, gpus: gpus(), key };
+    };
+
+    if (mode >= 0) {
+      const s = layout.profileShape[mode]!;
+      if (s < range.lo || s > range.hi) return undefined;
+      const P = layout.profiles[mode]!.partitionsPerGpu;
+      let partial = 0;
+      for (let g = base; g < base + G; g++) if (state.gpuUsed[g]! > 0) partial += P - state.gpuUsed[g]!;
+      const freeGpus = G - state.nodeUsedGpus[n]!;
+      if (partial + freeGpus * P < t) return undefined;
+      const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
+      const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
+      consider(mode, tier, newGpus, 0, partial + freeGpus * P - t, () => this.gpuOrder(n, mode));
+      return best;
+    }
+
+    if (mode === NODE_MIXED) {
+      for (let s = range.lo; s <= range.hi; s++) {
+        const q = layout.shapes[s]!.mixableProfile;
+        if (q < 0) continue;
+        const P = layout.profiles[q]!.partitionsPerGpu;
+        let partial = 0;
+        let freeGpus = 0;
+        let unchangedFree = 0;
+        for (let g = base; g < base + G; g++) {
+          const used = state.gpuUsed[g]!;
+          if (used > 0) {
+            if (state.gpuProfile[g] === q) partial += P - used;
+          } else {
+            freeGpus++;
+            if (state.gpuPrev[g]! < 0 || state.gpuPrev[g] === q) unchangedFree++;
+          }
+        }
+        if (partial + freeGpus * P < t) continue;
+        const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
+        const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
+        consider(q, tier, newGpus, newGpus > unchangedFree ? 1 : 0, partial + freeGpus * P - t, () => this.gpuOrder(n, q));
+      }
+      return best;
+    }
+
+    // An empty node: any shape it could take.
+    const budget = options.budgets[layout.index];
+    let prevUniform = state.gpuPrev[base]!;
+    let prevAllMixable = true;
+    let prevSet = false;
+    for (let g = base; g < base + G; g++) {
+      const prev = state.gpuPrev[g]!;
+      if (prev !== prevUniform) prevUniform = -1;
+      if (prev >= 0) {
+        prevSet = true;
+        if (!layout.profileMixable[prev]) prevAllMixable = false;
+      }
+    }
+    for (let s = range.lo; s <= range.hi; s++) {
+      const shape = layout.shapes[s]!;
+      const P = shape.partitionsPerGpu;
+      const newGpus = Math.ceil(t / P);
+      const withinBudget = !budget || state.openByShape[layout.index]![s]! < budget[s]!;
+      const tier = !withinBudget ? 5 : s === range.hi ? 2 : 4;
+      const free = G * P - t;
+      const q = shape.mixableProfile;
+      if (q >= 0) {
+        let unchanged = 0;
+        for (let g = base; g < base + G; g++) if (state.gpuPrev[g]! < 0 || state.gpuPrev[g] === q) unchanged++;
+        const change = prevSet && (!prevAllMixable || newGpus > unchanged) ? 1 : 0;
+        consider(q, tier, newGpus, change, free, () => this.gpuOrder(n, q));
+      }
+      const locked = prevUniform >= 0 && layout.profileShape[prevUniform] === s ? prevUniform : shape.profile;
+      if (!layout.profileMixable[locked]) {
+        consider(locked, tier, newGpus, prevSet && prevUniform !== locked ? 1 : 0, free, () => this.gpuOrder(n, locked));
+      }
+    }
+    return best;
+  }
+
+  /**
+   * GPUs to fill, in order: GPUs of `profile` already in use, then free GPUs — on a mixed node
+   * those whose previous profile is `profile` or none first, so no GPU changes that need not.
+   */
+  gpuOrder(n: number, profile: number): number[] {
+    const { state } = this;
+    const base = state.nodeGpuBase[n]!;
+    const G = state.nodeGpus[n]!;
+    const partial: number[] = [];
+    const keep: number[] = [];
+    const change: number[] = [];
+    for (let g = base; g < base + G; g++) {
+      if (state.gpuUsed[g]! > 0) {
+        if (state.gpuProfile[g] === profile) partial.push(g);
+      } else if (state.gpuPrev[g]! < 0 || state.gpuPrev[g] === profile) keep.push(g);
+      else change.push(g);
+    }
+    return [...partial, ...keep, ...change];
+  }
+}

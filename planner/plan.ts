@@ -1,0 +1,33 @@
+import { planExact } from './exact.ts';
+import { type PlanInput, planHeuristic } from './heuristic.ts';
+import type { Plan } from './types.ts';
+
+export { type PoolCapacity, poolCapacity } from './capacity.ts';
+export { type ExactResult, type ExactStatus, planExact } from './exact.ts';
+export { type PlanInput, planHeuristic } from './heuristic.ts';
+
+export interface PlanFleetInput extends PlanInput {
+  readonly optimizer: 'heuristic' | 'exact';
+  /** Time limit of the exact optimizer, after which the heuristic's plan stands. */
+  readonly timeLimitSeconds: number;
+}
+
+/**
+ * The planner's entry point. `exact` runs the MILP within the time limit and keeps its plan only
+ * when it places at least as much, on no more GPUs and nodes, without more churn; otherwise the
+ * heuristic's plan stands.
+ */
+export async function planFleet(input: PlanFleetInput): Promise<Plan> {
+  const heuristic = planHeuristic(input);
+  if (input.optimizer !== 'exact') return heuristic;
+  const exact = await planExact(input, input.timeLimitSeconds);
+  return exact.plan && noWorse(exact.plan, heuristic) ? exact.plan : heuristic;
+}
+
+function noWorse(candidate: Plan, incumbent: Plan): boolean {
+  const a = candidate.summary;
+  const b = incumbent.summary;
+  if (a.placed !== b.placed) return a.placed > b.placed && a.profileChanges <= b.profileChanges && a.replicaMoves <= b.replicaMoves;
+  if (a.profileChanges > b.profileChanges || a.replicaMoves > b.replicaMoves) return false;
+  return a.gpusUsed < b.gpusUsed || (a.gpusUsed === b.gpusUsed && a.nodesUsed <= b.nodesUsed);
+}

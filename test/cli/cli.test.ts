@@ -1,0 +1,115 @@
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { aimGpu, copySpecs, readTree, ROOT, tempDir } from './run.ts';
+
+describe('aim-gpu command line', () => {
+  it('prints help for the tool and for every command, exit code 0', async () => {
+    const top = await aimGpu(['--help']);
+    expect(top.exitCode).toBe(0);
+    for (const command of ['validate', 'plan', 'synth', 'explain', 'profiles']) {
+      expect(top.stdout).toContain(command);
+      const help = await aimGpu([command, '--help']);
+      expect(help.exitCode, command).toBe(0);
+      expect(help.stdout).toContain(`Usage: npx aim-gpu ${command}`);
+    }
+  });
+
+  it('fails with exit code 2 on an unknown command, an unknown option or a bad option value', async () => {
+    expect((await aimGpu(['deploy'])).exitCode).toBe(2);
+    const unknownOption = await aimGpu(['validate', '--spec', 'specs']);
+    expect(unknownOption.exitCode).toBe(2);
+    expect(unknownOption.stderr).toContain("Unknown option '--spec'");
+    const badFormat = await aimGpu(['plan', '--format', 'yaml']);
+    expect(badFormat.exitCode).toBe(2);
+    expect(badFormat.stderr).toContain('--format must be one of text, markdown, json, got "yaml"');
+  });
+
+  it('explains Llama-3.1-8B at bf16 with 128 KiB of KV cache per token', async () => {
+    const result = await aimGpu(['explain', 'meta-llama/Llama-3.1-8B-Instruct', '--precision', 'bf16', '--format', 'json']);
+    expect(result.exitCode).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.kvBytesPerToken).toBe(131072);
+    expect(report.weightsGiB).toBeGreaterThan(14.9);
+    expect(report.totalGiB).toBeGreaterThan(report.weightsGiB + report.kvCacheGiB);
+  });
+
+  it('fails with exit code 1 and a suggestion on an unknown model', async () => {
+    const result = await aimGpu(['explain', 'meta-llama/Llama-3.1-8B-Instruc']);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('meta-llama/Llama-3.1-8B-Instruct');
+  });
+
+  it('validates the default specs', async () => {
+    const result = await aimGpu(['validate']);
+    expect(result.stderr).not.toContain(': error: ');
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('reports every problem of an invalid spec directory, positioned, with exit code 1', async () => {
+    const result = await aimGpu(['validate', '--specs', 'test/fixtures/specs/bad/several-problems']);
+    expect(result.exitCode).toBe(1);
+    const errors = result.stderr.split('\n').filter((line) => line.includes(': error: '));
+    expect(errors.length).toBeGreaterThan(1);
+    for (const line of errors) expect(line).toMatch(/^test\/fixtures\/specs\/bad\/several-problems\/\S+\.yaml:\d+:\d+: error: /);
+  });
+});
+
+describe('aim-gpu synth', () => {
+  it('writes the committed dist/ for the default specs, byte for byte', async () => {
+    const out = tempDir('out');
+    const result = await aimGpu(['synth', '--out', out]);
+    expect(result.stderr).not.toContain(': error: ');
+    expect(result.exitCode).toBe(0);
+    expect(readTree(out)).toEqual(readTree(join(ROOT, 'dist')));
+  });
+
+  it('is deterministic and stable: a second run on its own output changes nothing', async () => {
+    const out = tempDir('out');
+    await aimGpu(['synth', '--out', out]);
+    const first = readTree(out);
+    await aimGpu(['synth', '--out', out]);
+    expect(readTree(out)).toEqual(first);
+  });
+
+  it('writes the same bytes through `npx cdk8s synth`', async () => {
+    const viaCli = tempDir('cli');
+    const viaCdk8s = tempDir('cdk8s');
+    await aimGpu(['synth', '--out', viaCli]);
+    const { execa } = await import('execa');
+    const cdk8s = await execa('npx', ['cdk8s', 'synth', '--no-check-upgrade'], { cwd: ROOT, reject: false, env: { AIM_GPU_OUT: viaCdk8s } });
+    expect(cdk8s.exitCode, cdk8s.stderr).toBe(0);
+    expect(readTree(viaCdk8s)).toEqual(readTree(viaCli));
+  });
+
+  it('fails with exit code 1 and leaves the previous output untouched when a spec is invalid', async () => {
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: -4'));
+    const out = tempDir('out');
+    writeFileSync(join(out, 'marker.yaml'), 'previous output\n');
+    const result = await aimGpu(['synth', '--specs', specs, '--out', out]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: must be >= 0/);
+    expect(readTree(out)).toEqual(new Map([['marker.yaml', 'previous output\n']]));
+  });
+
+  it('fails with exit code 1 on unschedulable demand unless the Fleet allows it', async () => {
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 400'));
+    const out = tempDir('out');
+    const refused = await aimGpu(['synth', '--specs', specs, '--out', out]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: replica llama-8b#\d+ is unschedulable: /);
+    expect(existsSync(join(out, 'plan.json'))).toBe(false);
+
+    const fleet = join(specs, 'fleet.yaml');
+    writeFileSync(fleet, readFileSync(fleet, 'utf8').replace('allowUnschedulable: false', 'allowUnschedulable: true'));
+    const allowed = await aimGpu(['synth', '--specs', specs, '--out', out]);
+    expect(allowed.exitCode).toBe(0);
+    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8'));
+    expect(plan.unschedulable.length).toBeGreaterThan(0);
+    expect(plan.summary.placed + plan.unschedulable.length).toBe(plan.summary.replicas);
+  });
+});
