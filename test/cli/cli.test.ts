@@ -113,3 +113,43 @@ describe('aim-gpu synth', () => {
     expect(plan.summary.placed + plan.unschedulable.length).toBe(plan.summary.replicas);
   });
 });
+
+describe('aim-gpu plan', () => {
+  it('shows no change against the plan committed at HEAD', async () => {
+    const result = await aimGpu(['plan', '--base', 'HEAD', '--format', 'json']);
+    expect(result.exitCode).toBe(0);
+    const { diff } = JSON.parse(result.stdout);
+    expect([...diff.added, ...diff.removed, ...diff.moved, ...diff.repartitioned]).toEqual([]);
+  });
+
+  it('adds one replica without moving any other or repartitioning a node', async () => {
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 5'));
+    const result = await aimGpu(['plan', '--specs', specs, '--base', 'HEAD', '--format', 'json']);
+    expect(result.exitCode).toBe(0);
+    const { diff, plan } = JSON.parse(result.stdout);
+    expect(diff.added.map((a: { id: string }) => a.id)).toEqual(['llama-8b#4']);
+    expect(diff.moved).toEqual([]);
+    expect(diff.removed).toEqual([]);
+    expect(diff.repartitioned).toEqual([]);
+    expect(plan.summary.replicaMoves).toBe(0);
+    expect(plan.summary.profileChanges).toBe(0);
+  });
+
+  it('renders the diff as markdown for a pull request', async () => {
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 3'));
+    const result = await aimGpu(['plan', '--specs', specs, '--base', 'HEAD', '--format', 'markdown']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('### aim-gpu plan');
+    expect(result.stdout).toMatch(/^- llama-8b#3 {2}from gpu-node-0\d\[\d+\.\d+\]$/m);
+  });
+
+  it('fails with exit code 2 when the git ref does not exist', async () => {
+    const result = await aimGpu(['plan', '--base', 'no-such-ref']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('cannot read the plan at git ref "no-such-ref"');
+  });
+});
