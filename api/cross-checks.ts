@@ -48,6 +48,7 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
     ...input.pools.flatMap((pool) => poolChecks(pool, fleet)),
     ...modelPools(input),
     ...input.models.flatMap((model) => precisionChecks(model, input.pools)),
+    ...input.models.flatMap(checkpointChecks),
     ...(fleet ? imageChecks(fleet) : []),
   ];
 }
@@ -167,6 +168,25 @@ function supportFindings(model: Loaded<Model>, path: string, precision: Precisio
     const message = support === 'unsupported' ? `${precision} cannot run on ${names.join(', ')}: ${note}` : `${precision} on ${names.join(', ')}: ${note}`;
     return diagnostic(model.source.at(path), support === 'unsupported' ? 'error' : 'warning', path, message);
   });
+}
+
+/**
+ * vLLM quantizes to FP8 on load but not to INT4: AWQ/GPTQ weights come from a checkpoint
+ * quantized beforehand, whose `quantization_config` vLLM reads. Without one the 16-bit weights
+ * would load, four times the memory the plan gave the replica. (INT8 needs one too, but no
+ * product runs it; `precisionChecks` says so.)
+ */
+function checkpointChecks(model: Loaded<Model>): Diagnostic[] {
+  const { precision, allowedPrecisions, checkpoints } = model.spec;
+  if (checkpoints.int4 !== undefined) return [];
+  const message = 'int4 needs a pre-quantized AWQ/GPTQ checkpoint: set spec.checkpoints.int4';
+  const paths = [
+    ...(precision === 'int4' ? ['spec.precision'] : []),
+    ...(model.source.has('spec.allowedPrecisions')
+      ? allowedPrecisions.flatMap((p, index) => (p === 'int4' ? [`spec.allowedPrecisions.${index}`] : []))
+      : []),
+  ];
+  return paths.map((path) => diagnostic(model.source.at(path), 'error', path, message));
 }
 
 /** A tag can move; the rendered manifests should mean the same thing every time they are applied. */

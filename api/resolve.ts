@@ -29,7 +29,8 @@ export interface WrittenDocument<S> {
   readonly spec: Written<S>;
 }
 
-export const DEFAULT_ALLOWED_PRECISIONS: readonly Precision[] = ['bf16', 'fp8', 'int4'];
+/** int4 is left out: it needs a pre-quantized checkpoint the user names (`spec.checkpoints.int4`). */
+export const DEFAULT_ALLOWED_PRECISIONS: readonly Precision[] = ['bf16', 'fp8'];
 
 export function resolveFleet<S extends ResourceSource>(doc: WrittenDocument<FleetSpec>, source: S): Fleet & { readonly source: S } {
   const spec = doc.spec;
@@ -130,6 +131,7 @@ export function resolveModel<S extends ResourceSource>(
       ...(spec.revision !== undefined && { revision: spec.revision }),
       ...(spec.precision !== undefined && { precision: spec.precision }),
       allowedPrecisions: [...(spec.allowedPrecisions ?? DEFAULT_ALLOWED_PRECISIONS)],
+      checkpoints: strings(spec.checkpoints ?? {}),
       replicas: spec.replicas ?? 1,
       ...(spec.maxModelLen !== undefined && { maxModelLen: spec.maxModelLen }),
       concurrency: spec.concurrency ?? 1,

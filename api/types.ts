@@ -10,6 +10,8 @@ export const API_VERSION = 'gpusharing.aim/v1alpha1';
 /** Weight precisions a model can be served at. */
 export const PRECISIONS = ['bf16', 'fp16', 'fp8', 'int8', 'int4'] as const;
 export type Precision = (typeof PRECISIONS)[number];
+/** Precisions a model may name a pre-quantized checkpoint for (`spec.checkpoints`). */
+export const CHECKPOINT_PRECISIONS = ['fp8', 'int8', 'int4'] as const satisfies readonly Precision[];
 export type PrecisionChoice = Precision | 'auto';
 
 /** Planning order, highest first. */
@@ -208,12 +210,23 @@ export type ServingRuntimeName = 'vllm' | 'sglang';
 export interface ModelSpec {
   /** Hugging Face id, e.g. `meta-llama/Llama-3.1-8B-Instruct`. */
   readonly model: string;
-  /** Commit to pin. @default - the default branch */
+  /** Commit of `model` to pin; checkpoints pin their own. @default - the default branch */
   readonly revision?: string;
   /** Resolved by sizing. @default - the model's native dtype */
   readonly precision?: PrecisionChoice;
-  /** Candidates for `precision: auto`, highest first. @default [bf16, fp8, int4] */
+  /**
+   * Candidates for `precision: auto`, highest first. `int4` may be listed only with
+   * `checkpoints.int4`. @default [bf16, fp8]
+   */
   readonly allowedPrecisions: readonly Precision[];
+  /**
+   * Pre-quantized checkpoints of the same model by precision (keys: `CHECKPOINT_PRECISIONS`),
+   * each `org/name` or `org/name:revision` as in KServe's `hf://` URIs. A replica planned at one of
+   * these precisions loads that checkpoint instead of `model`, and vLLM reads its quantization
+   * from the checkpoint. `int4` (AWQ/GPTQ) needs one: vLLM cannot quantize to it on load; `fp8`
+   * without one is quantized on load. @default {}
+   */
+  readonly checkpoints: Readonly<Partial<Record<Precision, string>>>;
   /** @default 1 */
   readonly replicas: number;
   /** Resolved by sizing. @default - min(model context, 8192) */

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
@@ -10,6 +11,7 @@ import { writeAimProfiles } from '../sizing/aim-profiles.ts';
 import { explainModel, renderExplainText } from '../sizing/explain.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
 import { compile, renderDist } from './compile.ts';
+import { DiscoverError, discoverNode, isNodeName, isPoolName, nodePoolFragment } from './discover.ts';
 import { writeTreeAtomically } from './tree.ts';
 import { EXIT_INVALID, EXIT_OK, UsageError } from './usage.ts';
 
@@ -62,6 +64,21 @@ async function planAtRef(ref: string, out: string): Promise<Plan | undefined> {
   if (shown.exitCode === 0) return JSON.parse(shown.stdout) as Plan;
   if (/does not exist|exists on disk, but not in/.test(shown.stderr)) return undefined;
   throw new UsageError(`cannot read the plan at git ref "${ref}": ${shown.stderr.trim()}`);
+}
+
+/** `amd-smi static --json` of this node, or the saved output in `file`. */
+async function amdSmiStatic(file: string | undefined): Promise<string> {
+  if (file !== undefined) {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new DiscoverError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  const run = await execa('amd-smi', ['static', '--json'], { reject: false });
+  if (run.code === 'ENOENT') throw new DiscoverError('amd-smi not found; use --from FILE');
+  if (run.failed) throw new DiscoverError(`amd-smi static --json failed: ${String(run.stderr || run.shortMessage).trim()}`);
+  return run.stdout;
 }
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -151,6 +168,33 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       }
       process.stdout.write(format === 'json' ? JSON.stringify(explained, null, 2) + '\n' : renderExplainText(explained));
       return EXIT_OK;
+    },
+  },
+  discover: {
+    summary: 'run amd-smi on this node (or read its saved JSON) and print a NodePool for it',
+    options: {
+      from: { type: 'string', valueName: 'FILE', help: 'read saved `amd-smi static --json` output instead of running amd-smi' },
+      name: { type: 'string', valueName: 'POOL', help: 'NodePool name (default: the product, e.g. mi300x)' },
+      node: { type: 'string', valueName: 'NAME', help: 'node name, kubernetes.io/hostname (default: this host\'s name)' },
+    },
+    async run(values, positionals) {
+      if (positionals.length > 0) throw new UsageError(`takes no arguments, got "${positionals.join(' ')}"`);
+      const name = values.name === undefined ? undefined : String(values.name);
+      if (name !== undefined && !isPoolName(name)) throw new UsageError(`--name must be a DNS-1123 label (lowercase letters, digits, "-"), got "${name}"`);
+      const node = values.node === undefined ? undefined : String(values.node);
+      if (node !== undefined && !isNodeName(node)) throw new UsageError(`--node must be a DNS-1123 subdomain (lowercase letters, digits, "-", "."), got "${node}"`);
+      try {
+        // The kubelet registers a node under its host name in lower case.
+        const host = node ?? hostname().toLowerCase();
+        if (!isNodeName(host)) throw new DiscoverError(`this host's name "${host}" is not a Kubernetes node name; give --node NAME`);
+        const found = discoverNode(await amdSmiStatic(values.from === undefined ? undefined : String(values.from)));
+        process.stdout.write(nodePoolFragment(found, { node: host, ...(name !== undefined && { name }) }));
+        return EXIT_OK;
+      } catch (error) {
+        if (!(error instanceof DiscoverError)) throw error;
+        process.stderr.write(`aim-gpu discover: error: ${error.message}\n`);
+        return EXIT_INVALID;
+      }
     },
   },
   profiles: {

@@ -12,7 +12,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run \`npx aim-gpu <command> --help\` for a command's options.
-Exit codes: 0 success, 1 invalid spec or unschedulable demand, 2 usage error.
+Exit codes: 0 success, 1 invalid spec or input, or unschedulable demand, 2 usage error.
 `;
 
 function commandHelp(name: string, command: Command): string {

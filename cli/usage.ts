@@ -1,5 +1,5 @@
 export const EXIT_OK = 0;
-/** Invalid spec or unschedulable demand. */
+/** Invalid spec or input (e.g. amd-smi output), or unschedulable demand. */
 export const EXIT_INVALID = 1;
 export const EXIT_USAGE = 2;
 

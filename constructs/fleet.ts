@@ -5,6 +5,7 @@ import { ArgoCdApplication } from './argocd-application.ts';
 import { FleetServing } from './fleet-serving.ts';
 import { type FluxStage, FluxSync } from './flux-sync.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL } from './labels.ts';
+import { FleetMonitoring } from './monitoring.ts';
 import { FleetNamespaces } from './namespaces.ts';
 import { NodePartitioning } from './node-partitioning.ts';
 import { PriorityClasses } from './priority-classes.ts';
@@ -32,6 +33,8 @@ export const STAGES = {
   nodeSetup: { id: 'node-setup', wave: 1 },
   /** The ServingRuntime and the model ServiceAccount go first, the models after. */
   serving: { id: 'serving', runtimeWave: 2, modelsWave: 3 },
+  /** Only when the Fleet enables monitoring. */
+  monitoring: { id: 'monitoring', wave: 4 },
 } as const;
 
 /** Applied once by a human (`kubectl apply -R -f dist/bootstrap`); excluded from the synced tree. */
@@ -75,6 +78,13 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
   applySyncWave(serving.runtime, STAGES.serving.runtimeWave);
   applySyncWave(serving.models, STAGES.serving.modelsWave);
 
+  const monitored = fleet.spec.monitoring.enabled;
+  if (monitored) {
+    const monitoring = chart(STAGES.monitoring.id);
+    new FleetMonitoring(monitoring, 'Monitoring', { spec: input.spec, plan: input.plan });
+    applySyncWave(monitoring, STAGES.monitoring.wave);
+  }
+
   const { argocd, flux } = fleet.spec.gitops;
   if (!argocd && !flux) return;
   const bootstrap = chart(BOOTSTRAP_CHART_ID);
@@ -94,6 +104,7 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
       { id: STAGES.namespaces.id },
       { id: STAGES.nodeSetup.id, timeout: STAGE_TIMEOUT },
       { id: STAGES.serving.id, timeout: STAGE_TIMEOUT, healthCheckExprs: [ISVC_READY] },
+      ...(monitored ? [{ id: STAGES.monitoring.id }] : []),
     ];
     new FluxSync(bootstrap, 'Flux', {
       name: fleet.metadata.name,

@@ -1,5 +1,6 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { servedCheckpoint } from '../api/checkpoint.ts';
 import type { DeviceResourceNaming, Isolation, Model, NodePool, Precision, SecretKeyRef } from '../api/types.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
@@ -120,7 +121,6 @@ export class ModelServing extends Construct {
       const clash = ISOLATION_ENV.filter((name) => envKeys.includes(name));
       if (clash.length) fail(`spec.env must not set ${clash.join(', ')}: env isolation sets them from the plan`);
     }
-    const storageUri = attempt(() => huggingFaceUri(model.spec.model, model.spec.revision), 'spec.model', fail);
 
     const labels = { [MODEL_LABEL]: model.metadata.name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const services: InferenceService[] = [];
@@ -128,6 +128,10 @@ export class ModelServing extends Construct {
       const [first] = group.replicas as [PlanReplica];
       const resourceName = group.resourceName;
       const indices = attempt(() => logicalDeviceIndices(group.node, first.partitions), `replica ${first.id}`, fail);
+      // Every replica of a group has one precision (it is part of the shape), so one checkpoint.
+      const checkpoint = servedCheckpoint(model.spec, first.precision);
+      const checkpointField = checkpoint.preQuantized ? `spec.checkpoints.${first.precision}` : 'spec.model';
+      const storageUri = attempt(() => huggingFaceUri(checkpoint.model, checkpoint.revision), checkpointField, fail);
       const host = hostResources(first);
       const resources: Record<string, k8s.Quantity> = {
         cpu: k8s.Quantity.fromString(String(host.cpu)),

@@ -1,9 +1,10 @@
+import { servedCheckpoint } from '../api/checkpoint.ts';
 import type { Model, Precision, Spec } from '../api/types.ts';
 import { candidatePrecisions, candidateTensorParallel, modelPools, poolNames, resolveMaxModelLen } from './candidates.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { resolveModel } from './check.ts';
 import { estimateMemory } from './estimate.ts';
-import { engineFlags } from './precision.ts';
+import { defaultKvCacheDtype, engineFlags } from './precision.ts';
 import type { ModelDemand, ModelInfo } from './types.ts';
 
 /** One Model sized: what the planner places, and how the engine is started. */
@@ -11,7 +12,10 @@ export interface SizedModel {
   readonly demand: ModelDemand;
   /** `--max-model-len`: `spec.maxModelLen`, else min(model context, 8192). */
   readonly maxModelLen: number;
-  /** vLLM flags selecting a precision (dtype, quantization, KV cache dtype) for this model. */
+  /**
+   * vLLM flags selecting a precision (dtype, quantization, KV cache dtype) for this model, for the
+   * checkpoint a replica at that precision loads (`servedCheckpoint`).
+   */
   readonly engineFlags: (precision: Precision) => readonly string[];
 }
 
@@ -29,10 +33,15 @@ export function sizeDemands(spec: Spec, catalog: ModelCatalog): SizedModel[] {
       return {
         demand: demandOf(model, info, spec),
         maxModelLen: resolveMaxModelLen(model.spec, info),
-        // A model known only by its memory is assumed bf16, as its default precision is.
-        engineFlags: (precision: Precision) => engineFlags(info ?? { dtype: 'bf16' }, precision),
+        engineFlags: (precision: Precision) => flagsFor(model, info, precision),
       };
     });
+}
+
+function flagsFor(model: Model, info: ModelInfo | undefined, precision: Precision): string[] {
+  // A model known only by its memory is assumed bf16, as its default precision is.
+  const preQuantized = servedCheckpoint(model.spec, precision).preQuantized || info?.checkpointPrecision === precision;
+  return engineFlags(info ?? { dtype: 'bf16' }, precision, defaultKvCacheDtype(precision), preQuantized);
 }
 
 function demandOf(model: Model, info: ModelInfo | undefined, spec: Spec): ModelDemand {

@@ -57,20 +57,26 @@ export function nativePrecision(model: ModelInfo): Precision {
 /**
  * vLLM engine flags that select a precision.
  * - bf16/fp16: `--dtype`.
- * - fp8: `--quantization fp8` quantizes a 16-bit checkpoint on load (and is what an FP8 checkpoint
- *   declares anyway), activations in the model's dtype.
- * - int8 (W8A8) and int4 (AWQ/GPTQ) need a pre-quantized checkpoint whose `quantization_config`
- *   vLLM reads itself; naming the method here would break the other format (an AWQ flag on a GPTQ
- *   checkpoint fails), so only the activation dtype is set. vLLM's AWQ/GPTQ kernels take fp16.
+ * - fp8 from a 16-bit checkpoint: `--quantization fp8` quantizes it on load, activations in the
+ *   model's dtype.
+ * - A pre-quantized checkpoint (`preQuantized`: AWQ/GPTQ int4, W8A8 int8, or an FP8 one such as
+ *   `amd/*-FP8-KV`): no `--quantization`. vLLM reads the method from the checkpoint's
+ *   `quantization_config` and refuses a flag that names another one (an AWQ flag on a GPTQ
+ *   checkpoint, `fp8` on a Quark or compressed-tensors one), so only the activation dtype is set.
+ *   vLLM's AWQ/GPTQ kernels take fp16.
  * - `--kv-cache-dtype fp8` whenever the cache is 8-bit.
+ *
+ * `preQuantized` defaults to whether the model's own checkpoint is stored at `precision`
+ * (DeepSeek-V3 ships FP8).
  */
 export function engineFlags(
-  model: Pick<ModelInfo, 'dtype'>,
+  model: Pick<ModelInfo, 'dtype' | 'checkpointPrecision'>,
   precision: Precision,
   kvCacheDtype: KvCacheDtype = defaultKvCacheDtype(precision),
+  preQuantized: boolean = model.checkpointPrecision === precision,
 ): string[] {
   const flags = ['--dtype', torchDtype(activationDtype(model, precision))];
-  if (precision === 'fp8') flags.push('--quantization', 'fp8');
+  if (precision === 'fp8' && !preQuantized) flags.push('--quantization', 'fp8');
   if (kvCacheDtype === 'fp8') flags.push('--kv-cache-dtype', 'fp8');
   return flags;
 }

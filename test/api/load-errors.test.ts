@@ -92,6 +92,18 @@ describe('loadSpecDir on invalid specs', () => {
     ]);
   });
 
+  it('fails on int4 without a pre-quantized checkpoint, at the precision and at the allowed precision', () => {
+    const { result, at } = load('int4-without-checkpoint');
+    expect(result.spec).toBeUndefined();
+    const slow = 'int4 on MI300X: AWQ/GPTQ run on ROCm through Triton kernels only (vLLM PR #7386): supported but slower than fp8';
+    expect(lines(result)).toEqual([
+      `${at('models.yaml')}:7:14: error: spec.precision: int4 needs a pre-quantized AWQ/GPTQ checkpoint: set spec.checkpoints.int4`,
+      `${at('models.yaml')}:7:14: warning: spec.precision: ${slow}`,
+      `${at('models.yaml')}:17:34: error: spec.allowedPrecisions.2: int4 needs a pre-quantized AWQ/GPTQ checkpoint: set spec.checkpoints.int4`,
+      `${at('models.yaml')}:17:34: warning: spec.allowedPrecisions.2: ${slow}`,
+    ]);
+  });
+
   it('fails on a profile the product does not have, listing the valid ones', () => {
     const { result, at } = load('profile-invalid');
     expect(lines(result)).toEqual([

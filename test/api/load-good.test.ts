@@ -62,7 +62,8 @@ describe('loadSpecDir on a valid fleet', () => {
     const llama = spec.models[0]!;
     expect(llama.spec).toEqual({
       model: 'meta-llama/Llama-3.1-8B-Instruct',
-      allowedPrecisions: ['bf16', 'fp8', 'int4'],
+      allowedPrecisions: ['bf16', 'fp8'],
+      checkpoints: {},
       replicas: 3,
       concurrency: 1,
       tensorParallel: 'auto',
@@ -83,6 +84,7 @@ describe('loadSpecDir on a valid fleet', () => {
       revision: '5ede1c97bbab6ce5cda5812749b4c0bdf79b18dd',
       precision: 'auto',
       allowedPrecisions: ['bf16', 'fp8'],
+      checkpoints: { int4: 'Qwen/Qwen2.5-32B-Instruct-AWQ' },
       replicas: 1,
       maxModelLen: 16384,
       concurrency: 4,

@@ -130,7 +130,7 @@ describe('schema messages', () => {
 
 describe('cross-document rules', () => {
   it('warns on a precision that runs slowly, and still loads', () => {
-    const result = load({ models: `${MODEL}  precision: int4\n` });
+    const result = load({ models: `${MODEL}  precision: int4\n  checkpoints: {int4: hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4}\n` });
     expect(result.spec).toBeDefined();
     expect(lines(result)).toEqual([
       'specs/models.yaml:8:14: warning: spec.precision: int4 on MI300X: AWQ/GPTQ run on ROCm through Triton kernels only (vLLM PR #7386): supported but slower than fp8',
@@ -138,10 +138,42 @@ describe('cross-document rules', () => {
   });
 
   it('checks each allowed precision of precision: auto', () => {
-    const result = load({ models: `${MODEL}  precision: auto\n  allowedPrecisions: [fp8, int8, int4]\n` });
+    const result = load({ models: `${MODEL}  precision: auto\n  allowedPrecisions: [fp8, int8, int4]\n  checkpoints: {int4: hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4}\n` });
     expect(lines(result)).toEqual([
       'specs/models.yaml:9:28: error: spec.allowedPrecisions.1: int8 cannot run on MI300X: vLLM has no INT8 W8A8 kernel for AMD GPUs (quantization table marks it ❌); use fp8, which needs the same memory',
       'specs/models.yaml:9:34: warning: spec.allowedPrecisions.2: int4 on MI300X: AWQ/GPTQ run on ROCm through Triton kernels only (vLLM PR #7386): supported but slower than fp8',
+    ]);
+  });
+
+  it('fails on precision: int4 without a pre-quantized checkpoint, at the precision', () => {
+    expect(lines(load({ models: `${MODEL}  precision: int4\n` }))).toEqual([
+      'specs/models.yaml:8:14: error: spec.precision: int4 needs a pre-quantized AWQ/GPTQ checkpoint: set spec.checkpoints.int4',
+      'specs/models.yaml:8:14: warning: spec.precision: int4 on MI300X: AWQ/GPTQ run on ROCm through Triton kernels only (vLLM PR #7386): supported but slower than fp8',
+    ]);
+  });
+
+  it('fails on int4 among the allowed precisions without a pre-quantized checkpoint, at the item', () => {
+    const result = load({ models: `${MODEL}  precision: auto\n  allowedPrecisions: [bf16, int4]\n  checkpoints: {fp8: amd/Llama-3.1-8B-Instruct-FP8-KV}\n` });
+    expect(lines(result).filter((line) => line.includes(': error: '))).toEqual([
+      'specs/models.yaml:9:29: error: spec.allowedPrecisions.1: int4 needs a pre-quantized AWQ/GPTQ checkpoint: set spec.checkpoints.int4',
+    ]);
+  });
+
+  it('keeps each checkpoint as written, its revision included', () => {
+    const checkpoints = '  checkpoints:\n    int4: hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4:0d4ba32\n    fp8: amd/Llama-3.1-8B-Instruct-FP8-KV\n';
+    const result = load({ models: `${MODEL}  precision: int4\n${checkpoints}` });
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(result.spec?.models[0]?.spec.checkpoints).toEqual({
+      int4: 'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4:0d4ba32',
+      fp8: 'amd/Llama-3.1-8B-Instruct-FP8-KV',
+    });
+  });
+
+  it('fails on a checkpoint that is not org/name[:revision], and on a precision that takes none', () => {
+    const result = load({ models: `${MODEL}  checkpoints:\n    int4: hf://org/name\n    bf16: org/name\n` });
+    expect(lines(result)).toEqual([
+      'specs/models.yaml:9:11: error: spec.checkpoints.int4: must be a Hugging Face model id, org/name, optionally with :revision (e.g. hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4)',
+      'specs/models.yaml:10:5: error: spec.checkpoints.bf16: unknown field "bf16"',
     ]);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadSpecTexts } from '../../api/load.ts';
-import { API_VERSION, GPU_PRODUCTS, PRECISIONS, PRIORITIES, TENSOR_PARALLEL_DEGREES } from '../../api/types.ts';
+import { API_VERSION, CHECKPOINT_PRECISIONS, GPU_PRODUCTS, PRECISIONS, PRIORITIES, TENSOR_PARALLEL_DEGREES } from '../../api/types.ts';
 import schema from '../../api/v1alpha1.schema.json' with { type: 'json' };
 import { GPU_CATALOG } from '../../sizing/gpus.ts';
 import { FLEET, MODEL, POOL } from './helpers.ts';
@@ -58,6 +58,7 @@ describe('v1alpha1.schema.json', () => {
     expect(definitions.NodePoolSpec!.properties!.gpu!.enum).toEqual(GPU_PRODUCTS);
     expect(definitions.Precision!.enum).toEqual(PRECISIONS);
     expect(model.precision!.enum).toEqual([...PRECISIONS, 'auto']);
+    expect(Object.keys(model.checkpoints!.properties!)).toEqual(CHECKPOINT_PRECISIONS);
     expect(model.priority!.enum).toEqual(PRIORITIES);
     expect(model.tensorParallel!.enum).toEqual(['auto', ...TENSOR_PARALLEL_DEGREES]);
   });

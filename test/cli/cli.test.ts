@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aimGpu, copySpecs, readTree, ROOT, tempDir } from './run.ts';
 
-describe('aim-gpu command line', () => {
+// Every test starts the CLI (Node and tsx) one or more times; on a loaded 2-core machine a start alone takes over a second.
+const CLI_RUNS = { timeout: 60_000 };
+
+describe('aim-gpu command line', CLI_RUNS, () => {
   it('prints help for the tool and for every command, exit code 0', async () => {
     const top = await aimGpu(['--help']);
     expect(top.exitCode).toBe(0);
-    for (const command of ['validate', 'plan', 'synth', 'explain', 'profiles']) {
+    for (const command of ['validate', 'plan', 'synth', 'explain', 'discover', 'profiles']) {
       expect(top.stdout).toContain(command);
       const help = await aimGpu([command, '--help']);
       expect(help.exitCode, command).toBe(0);
@@ -55,7 +58,7 @@ describe('aim-gpu command line', () => {
   });
 });
 
-describe('aim-gpu synth', () => {
+describe('aim-gpu synth', CLI_RUNS, () => {
   it('writes the committed dist/ for the default specs, byte for byte', async () => {
     const out = tempDir('out');
     const result = await aimGpu(['synth', '--out', out]);
@@ -114,7 +117,7 @@ describe('aim-gpu synth', () => {
   });
 });
 
-describe('aim-gpu plan', () => {
+describe('aim-gpu plan', CLI_RUNS, () => {
   it('shows no change against the plan committed at HEAD', async () => {
     const result = await aimGpu(['plan', '--base', 'HEAD', '--format', 'json']);
     expect(result.exitCode).toBe(0);

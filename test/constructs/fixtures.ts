@@ -72,6 +72,7 @@ export function model(name: string, spec: Partial<ModelSpec> & Pick<ModelSpec, '
     source,
     spec: {
       allowedPrecisions: ['bf16', 'fp8', 'int4'],
+      checkpoints: {},
       replicas: 1,
       concurrency: 1,
       tensorParallel: 'auto',

@@ -7,7 +7,7 @@ import { fleet, type K8sObject, PARTITIONER_IMAGE, realisticInput, smallInput, s
 
 const charts = synthFleet(realisticInput());
 const all = [...charts.values()].flat();
-const stageIds = [STAGES.namespaces.id, STAGES.nodeSetup.id, STAGES.serving.id];
+const stageIds = [STAGES.namespaces.id, STAGES.nodeSetup.id, STAGES.serving.id, STAGES.monitoring.id];
 const CLUSTER_SCOPED = new Set(['Namespace', 'PriorityClass', 'ClusterRole', 'ClusterRoleBinding']);
 
 interface PodSpecAt {
@@ -115,7 +115,8 @@ describe('buildFleetCharts ordering', () => {
       expect(k.spec.dependsOn).toEqual(i === 0 ? undefined : [{ name: kustomizations[i - 1]!.metadata.name }]);
       expect(k.spec).toMatchObject({ wait: true, prune: true, interval: '10m', sourceRef: { kind: 'GitRepository', name: 'prod' } });
     });
-    expect(kustomizations.at(-1)!.spec.healthCheckExprs).toEqual([
+    const serving = kustomizations.find((k) => k.metadata.name === `prod-${STAGES.serving.id}`)!;
+    expect(serving.spec.healthCheckExprs).toEqual([
       expect.objectContaining({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService' }),
     ]);
     const source = charts.get(BOOTSTRAP_CHART_ID)!.find((o) => o.kind === 'GitRepository')!;
@@ -215,10 +216,10 @@ describe('buildFleetCharts security', () => {
 });
 
 describe('buildFleetCharts output', () => {
-  it('matches the reviewed YAML of a small fleet (node setup is snapshotted by its own tests)', async () => {
+  it('matches the reviewed YAML of a small fleet (node setup and monitoring are snapshotted by their own tests)', async () => {
     const small = synthFleet(smallInput());
     const yaml = [...small]
-      .filter(([id]) => id !== STAGES.nodeSetup.id)
+      .filter(([id]) => id !== STAGES.nodeSetup.id && id !== STAGES.monitoring.id)
       .map(([id, objects]) => `# chart: ${id}\n${Yaml.stringify(...objects)}`)
       .join('---\n');
     await expect(yaml).toMatchFileSnapshot('./__snapshots__/small-fleet.yaml');

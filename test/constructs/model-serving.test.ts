@@ -81,6 +81,29 @@ describe('FleetServing with device plugin isolation', () => {
     expect(byName(isvcs, 'qwen-32b-gpu-node-01').spec.predictor.model.storageUri).toBe('hf://Qwen/Qwen2.5-32B-Instruct');
   });
 
+  it('serves each replica the checkpoint of its planned precision: a pre-quantized one pinned by its own revision, else spec.model', () => {
+    const awq = 'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4';
+    const llama = model('llama-8b', { ...MODELS.llama8b.spec, precision: 'auto', allowedPrecisions: ['bf16', 'int4'], checkpoints: { int4: `${awq}:5a38f1c` } });
+    const placements: Placement[] = [
+      { id: 'llama-8b#0', node: 'n1', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 0]] },
+      { id: 'llama-8b#1', node: 'n1', precision: 'int4', memoryGiB: 8.1, gpuMemoryUtilization: 0.4, partitions: [[0, 1]] },
+    ];
+    const spec: Spec = { fleet: fleet(), pools: [pool('mi300x', { nodes: ['n1'] })], models: [llama] };
+    const served = ofKind(serve({ spec, plan: plan([{ name: 'n1', pool: 'mi300x', profile: 'CPX-NPS4', gpus: 1 }], placements), maxModelLen: new Map([['llama-8b', 8192]]), engineFlags }), 'InferenceService');
+    expect(served).toHaveLength(2);
+    const byPrecision = new Map(served.map((isvc) => [isvc.spec.predictor.model.args.includes('--dtype=float16') ? 'int4' : 'bf16', isvc.spec.predictor.model]));
+    expect(byPrecision.get('int4')!.storageUri).toBe(`hf://${awq}:5a38f1c`);
+    expect(byPrecision.get('bf16')!.storageUri).toBe(`hf://meta-llama/Llama-3.1-8B-Instruct:${LLAMA_REVISION}`);
+  });
+
+  it('fails on a checkpoint that is not <owner>/<name>, naming the field', () => {
+    const llama = model('llama-8b', { ...MODELS.llama8b.spec, precision: 'int4', checkpoints: { int4: 'hugging-quants/awq/main' } });
+    const placements: Placement[] = [{ id: 'llama-8b#0', node: 'n1', precision: 'int4', memoryGiB: 8.1, gpuMemoryUtilization: 0.4, partitions: [[0, 0]] }];
+    const spec: Spec = { fleet: fleet(), pools: [pool('mi300x', { nodes: ['n1'] })], models: [llama] };
+    const input = { spec, plan: plan([{ name: 'n1', pool: 'mi300x', profile: 'CPX-NPS4', gpus: 1 }], placements), maxModelLen: new Map([['llama-8b', 8192]]), engineFlags };
+    expect(() => serve(input)).toThrowError(/spec\.checkpoints\.int4: model id must be "<owner>\/<name>", got "hugging-quants\/awq\/main"/);
+  });
+
   it('runs under the model tier’s PriorityClass and tolerates the pool’s taints', () => {
     const llama = byName(isvcs, 'llama-8b-gpu-node-01').spec.predictor;
     expect(llama.priorityClassName).toBe('aim-high');

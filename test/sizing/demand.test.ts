@@ -90,6 +90,16 @@ describe('sizeDemands', () => {
     expect(opaque!.engineFlags('bf16')).toEqual(['--dtype', 'bfloat16']);
   });
 
+  it('binds the engine flags to the checkpoint served at each precision', () => {
+    const checkpoints = { int4: 'hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4', fp8: 'amd/Llama-3.1-8B-Instruct-FP8-KV' };
+    const spec = specOf([model('quantized', { model: LLAMA, checkpoints }), model('on-load', { model: LLAMA })]);
+    const [onLoad, quantized] = sizeDemands(spec, catalog);
+    expect(quantized!.engineFlags('bf16')).toEqual(['--dtype', 'bfloat16']);
+    expect(quantized!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--kv-cache-dtype', 'fp8']);
+    expect(quantized!.engineFlags('int4')).toEqual(['--dtype', 'float16']);
+    expect(onLoad!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--quantization', 'fp8', '--kv-cache-dtype', 'fp8']);
+  });
+
   it('throws for a model that checkModels rejects as unknown', () => {
     expect(() => sizeDemands(specOf([model('x', { model: 'acme/unknown' })]), catalog)).toThrow(/run checkModels first/);
   });

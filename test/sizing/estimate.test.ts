@@ -143,4 +143,10 @@ describe('engine flags', () => {
     expect(engineFlags(info('CohereForAI/aya-expanse-8b'), 'int8')).toEqual(['--dtype', 'float16']);
     expect(engineFlags(llama, 'int8')).toEqual(['--dtype', 'bfloat16']);
   });
+  it('names no quantization method for a pre-quantized fp8 checkpoint, which declares its own, and keeps the fp8 KV cache', () => {
+    expect(engineFlags(llama, 'fp8', 'fp8', true)).toEqual(['--dtype', 'bfloat16', '--kv-cache-dtype', 'fp8']);
+    // DeepSeek-V3 ships FP8: serving its own checkpoint at fp8 quantizes nothing.
+    expect(engineFlags(info('deepseek-ai/DeepSeek-V3'), 'fp8')).toEqual(['--dtype', 'bfloat16', '--kv-cache-dtype', 'fp8']);
+    expect(engineFlags(info('deepseek-ai/DeepSeek-V3'), 'fp8', 'fp8', false)).toEqual(['--dtype', 'bfloat16', '--quantization', 'fp8', '--kv-cache-dtype', 'fp8']);
+  });
 });

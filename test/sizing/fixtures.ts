@@ -58,6 +58,7 @@ export function model(name: string, spec: Partial<ModelSpec> & { model: string }
     metadata: { name, labels: {} },
     spec: {
       allowedPrecisions: ['bf16', 'fp8', 'int4'],
+      checkpoints: {},
       replicas: 1,
       concurrency: 1,
       tensorParallel: 'auto',
