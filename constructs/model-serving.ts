@@ -141,6 +141,8 @@ export class ModelServing extends Construct {
       if (props.huggingFaceToken) {
         env.push({ name: HF_TOKEN_KEY, valueFrom: { secretKeyRef: { name: props.huggingFaceToken.name, key: props.huggingFaceToken.key } } });
       }
+      // Older ROCm vLLM builds run AWQ only through its Triton kernels, and only when asked to.
+      if (first.precision === 'int4') env.push({ name: 'VLLM_USE_TRITON_AWQ', value: '1' });
       for (const name of [...envKeys].sort()) env.push({ name, value: model.spec.env[name] });
       const pinned = props.isolation === 'env';
       if (pinned) {

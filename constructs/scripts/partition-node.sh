@@ -132,7 +132,8 @@ def gpus(doc):
         partition = device.get("partition")
         partition = partition if isinstance(partition, dict) else device
         partition_id = as_int(partition.get("partition_id"))
-        compute = mode(partition.get("compute_partition"))
+        # ROCm 7.14's amd-smi renamed the compute partition to the accelerator partition.
+        compute = mode(partition.get("compute_partition", partition.get("accelerator_partition")))
         # Secondary partitions have PARTITION_ID > 0; some versions also print N/A for their modes.
         if partition_id == 0 or (partition_id is None and compute != "N/A"):
             index = as_int(device.get("gpu"))

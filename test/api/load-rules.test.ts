@@ -177,6 +177,13 @@ describe('cross-document rules', () => {
     ]);
   });
 
+  it('fails on a revision that would break the hf:// URI', () => {
+    const result = load({ models: `${MODEL}  revision: refs/pr/12\n` });
+    expect(lines(result)).toEqual([
+      'specs/models.yaml:8:13: error: spec.revision: must be a branch, tag or commit without "/" or ":" (it becomes hf://model:revision)',
+    ]);
+  });
+
   it('does not warn about the default allowed precisions', () => {
     expect(load({ models: `${MODEL}  precision: auto\n` }).diagnostics).toEqual([]);
   });

@@ -93,6 +93,8 @@ describe('FleetServing with device plugin isolation', () => {
     expect(served).toHaveLength(2);
     const byPrecision = new Map(served.map((isvc) => [isvc.spec.predictor.model.args.includes('--dtype=float16') ? 'int4' : 'bf16', isvc.spec.predictor.model]));
     expect(byPrecision.get('int4')!.storageUri).toBe(`hf://${awq}:5a38f1c`);
+    expect(byPrecision.get('int4')!.env).toContainEqual({ name: 'VLLM_USE_TRITON_AWQ', value: '1' });
+    expect(byPrecision.get('bf16')!.env).not.toContainEqual({ name: 'VLLM_USE_TRITON_AWQ', value: '1' });
     expect(byPrecision.get('bf16')!.storageUri).toBe(`hf://meta-llama/Llama-3.1-8B-Instruct:${LLAMA_REVISION}`);
   });
 

@@ -29,10 +29,11 @@ describe('partition-node.sh', () => {
       { layout: 'bare', banner: undefined, output: 'bare-list amd-smi JSON' },
       { layout: 'wrapped', banner: undefined, output: 'gpu_data amd-smi JSON' },
       { layout: 'wrapped', banner: '[WARNING] amdgpu driver version mismatch', output: 'a warning before the JSON' },
-    ] as const)('changes no GPU and labels the node ready ($output)', async ({ layout, banner }) => {
+      { layout: 'wrapped', computeKey: 'accelerator_partition', output: 'the newer accelerator_partition key' },
+    ] as const)('changes no GPU and labels the node ready ($output)', async ({ layout, ...variant }) => {
       const run = await runPartitionScript({
         profile: CPX_NPS4,
-        gpus: { layout, banner, rocmVersion: '7.0.2', gpus: uniformGpus('CPX', 'NPS4') },
+        gpus: { layout, ...variant, rocmVersion: '7.0.2', gpus: uniformGpus('CPX', 'NPS4') },
       });
       expect(run.exitCode).toBe(0);
       expect(mutations(run.calls)).toEqual([

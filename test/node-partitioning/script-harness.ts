@@ -32,6 +32,8 @@ export interface FakeGpus {
   readonly listCount?: number;
   /** A line amd-smi prints before each JSON document, as some versions print warnings. @default - none */
   readonly banner?: string;
+  /** Key of the compute mode in `static --partition`: newer amd-smi says `accelerator_partition`. @default compute_partition */
+  readonly computeKey?: 'compute_partition' | 'accelerator_partition';
 }
 
 export interface FakeNode {
@@ -105,11 +107,12 @@ function amdSmi() {
       return;
     }
     case 'static':
+      const computeKey = state.computeKey ?? 'compute_partition';
       print(logical().map(({ gpu, partition }, index) => ({
         gpu: index,
         partition: wrapped && partition > 0
-          ? { compute_partition: 'N/A', memory_partition: 'N/A', partition_id: partition }
-          : { compute_partition: gpu.compute, memory_partition: gpu.memory, partition_id: partition },
+          ? { [computeKey]: 'N/A', memory_partition: 'N/A', partition_id: partition }
+          : { [computeKey]: gpu.compute, memory_partition: gpu.memory, partition_id: partition },
       })));
       return;
     case 'list': {
