@@ -16,7 +16,8 @@ import { PartitionRbac } from './partition-rbac.ts';
 
 /** The setup script, shipped in a ConfigMap and run by bash in the partitioner image. */
 const SCRIPT_FILE = 'partition-node.sh';
-const SCRIPT = readFileSync(new URL(`./scripts/${SCRIPT_FILE}`, import.meta.url), 'utf8');
+// Through the project root, so the bundled CLI in `.build/` (one level deep too) reads the same file.
+const SCRIPT = readFileSync(new URL(`../constructs/scripts/${SCRIPT_FILE}`, import.meta.url), 'utf8');
 
 /** metadata.name of the DaemonSet, ServiceAccount and ClusterRole; the other objects add a suffix. */
 export const NODE_PARTITIONER_NAME = 'aim-node-partitioner';

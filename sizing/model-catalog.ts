@@ -15,8 +15,10 @@ import type { ModelInfo } from './types.ts';
 
 export type ModelCatalog = ReadonlyMap<string, ModelInfo>;
 
-export const MODELS_DIR = fileURLToPath(new URL('./models/', import.meta.url));
-const SCHEMA_FILE = fileURLToPath(new URL('./model.schema.json', import.meta.url));
+// Paths go through the project root (`../sizing/…`) so the bundled CLI in `.build/`, one level deep
+// like this folder, finds the same files.
+export const MODELS_DIR = fileURLToPath(new URL('../sizing/models/', import.meta.url));
+const SCHEMA_FILE = fileURLToPath(new URL('../sizing/model.schema.json', import.meta.url));
 const SCHEMA_REF = '../model.schema.json';
 
 /** `meta-llama/Llama-3.1-8B-Instruct` → `meta-llama__Llama-3.1-8B-Instruct.json`. */
