@@ -78,6 +78,14 @@ spec:
   writeFileSync(join(dir, 'models.yaml'), docs.join('---\n'));
 }
 
+/**
+ * Output goes where `dist/` would, inside the project: on this machine's /tmp, creating 2,000 small
+ * files costs about a second more than on the project's disk, which is not what users see.
+ */
+function outputDir(): string {
+  return mkdtempSync(join(import.meta.dirname, '..', '.bench-out-'));
+}
+
 interface Row {
   readonly nodes: number;
   readonly models: number;
@@ -90,7 +98,7 @@ interface Row {
 
 async function measure(nodes: number, models: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), 'aim-bench-specs-'));
-  const out = mkdtempSync(join(tmpdir(), 'aim-bench-out-'));
+  const out = outputDir();
   try {
     writeFleet(dir, nodes, models, nodes * 7919 + models);
     let t = performance.now();
@@ -152,7 +160,7 @@ async function measure(nodes: number, models: number): Promise<Row> {
 /** The whole `aim-gpu synth` process, start-up included, best of three. */
 async function cliWallMs(nodes: number, models: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aim-bench-specs-'));
-  const out = mkdtempSync(join(tmpdir(), 'aim-bench-out-'));
+  const out = outputDir();
   try {
     writeFleet(dir, nodes, models, nodes * 7919 + models);
     const runs: number[] = [];
