@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type App, Yaml } from 'cdk8s';
+import type { App } from 'cdk8s';
+import { toYaml } from './yaml.ts';
 
 /** A rendered output tree: relative path → file content, in the order files are listed. */
 export type Tree = ReadonlyMap<string, string>;
@@ -28,7 +29,7 @@ export function renderManifests(app: App): Map<string, string> {
       if (!name) throw new Error(`[${chart.node.path}] a ${object.kind} has no metadata.name`);
       const path = `${chart.node.id}/${object.metadata?.namespace ?? 'cluster'}/${object.kind.toLowerCase()}-${name}.yaml`;
       if (files.has(path)) throw new Error(`[${chart.node.path}] two objects would be written to ${path}`);
-      files.set(path, Yaml.stringify(object));
+      files.set(path, toYaml(object));
     }
   }
   return new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
