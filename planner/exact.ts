@@ -16,10 +16,14 @@ import type { Plan } from './types.ts';
  * shape; the GPUs it uses on a shape are the ranks there divided by the shape's partitions per
  * GPU, rounded up. Variables per node n and shape s: y[n,s] (the node's profile, binary), u[n,s]
  * (GPUs in use, integer), x[n,s,k] (replicas of class k, integer). Mixed pools instead give a node
- * an NPS1 mode m[n] under which each GPU takes its own NPS1 shape (Σ u ≤ G·m). Objective: GPUs,
- * then nodes. When the fleet cannot hold everything, a first stage maximizes placed replicas
- * priority by priority and the second keeps those counts. Identical nodes of a pool are ordered
- * by GPUs used to cut symmetric solutions.
+ * an NPS1 mode m[n] under which each GPU takes its own NPS1 shape (Σ u ≤ G·m). Identical nodes of
+ * a pool are ordered by GPUs used to cut symmetric solutions.
+ *
+ * Solved in stages, each fixing what the one before proved: (1) only when the heuristic leaves
+ * replicas out, the most replicas placed, priority by priority; (2) the fewest GPUs — skipped
+ * when the heuristic already meets the lower bound, which proves it; (3) the fewest nodes on
+ * that many GPUs, with at most a quarter of the time limit. The heuristic's GPU count bounds
+ * stage 2 from above and the pooled lower bound from below.
  *
  * The precision and tensor parallelism of every model are the heuristic's (the joint precision
  * choice stays one rule); the previous plan only lends the profiles of unused nodes.
@@ -30,9 +34,12 @@ export type ExactStatus = 'optimal' | 'timeout' | 'infeasible' | 'error';
 export interface ExactResult {
   /** The exact plan; present when HiGHS found a feasible solution (proven optimal or not). */
   readonly plan?: Plan;
+  /** `optimal`: the GPU count (for the most replicas placed) is proven; nodes are the fewest found in time. */
   readonly status: ExactStatus;
-  /** Solver wall time, both stages. */
+  /** Solver wall time, all stages. */
   readonly seconds: number;
+  /** Fewest GPUs: proven when `optimal`, else the best found. */
+  readonly gpus?: number;
 }
 
 // The package's types describe a CommonJS module whose `default` is the loader; Node's ESM loader
@@ -45,6 +52,15 @@ let highs: Promise<Highs> | undefined;
 function solver(): Promise<Highs> {
   highs ??= highsLoader();
   return highs;
+}
+
+/** What one solve minimizes, and what the earlier stages fixed. */
+interface Stage {
+  readonly objective: 'misses' | 'gpus' | 'nodes';
+  /** Replicas left out per priority (stages after the first). */
+  readonly missTotals?: readonly number[];
+  readonly gpusAtMost?: number;
+  readonly gpusAtLeast?: number;
 }
 
 interface FitClass {
@@ -64,39 +80,74 @@ interface Cell {
   readonly classes: readonly number[];
 }
 
-export async function planExact(input: PlanInput, timeLimitSeconds: number): Promise<ExactResult> {
+export interface ExactOptions {
+  /**
+   * After the fewest GPUs, also search for the fewest nodes (a quarter of the time limit at most).
+   * @default true
+   */
+  readonly minimizeNodes?: boolean;
+}
+
+export async function planExact(input: PlanInput, timeLimitSeconds: number, exactOptions: ExactOptions = {}): Promise<ExactResult> {
   const heuristic = solveHeuristic(input);
   const { setup, levelOf } = heuristic;
   const replicas = expandReplicas(setup.models, levelOf, setup.layouts, setup.headroomPercent);
-  const classes = fitClasses(replicas);
-  const model = new MilpModel(setup, replicas, classes);
-  if (model.empty) {
-    const state = model.toState({}, input);
-    const unschedulable = replicas.map((r) => r.index);
-    return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status: 'optimal', seconds: 0 };
-  }
+  const model = new MilpModel(setup, replicas, fitClasses(replicas));
+  const finish = (columns: Columns, status: ExactStatus, seconds: number, gpus?: number): ExactResult => {
+    const state = model.toState(columns, input);
+    const unschedulable = replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
+    return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status, seconds, gpus: gpus ?? state.usedGpus };
+  };
+  if (model.empty) return finish({}, 'optimal', 0);
+
   const h = await solver();
   const started = performance.now();
   const deadline = started + timeLimitSeconds * 1000;
-  const remaining = () => Math.max(1, (deadline - performance.now()) / 1000);
+  const remaining = (share = 1) => Math.max(0.5, ((deadline - performance.now()) / 1000) * share);
+  const elapsed = () => (performance.now() - started) / 1000;
 
+  // Stage 1, only when the heuristic leaves replicas out: the most replicas, priority by priority.
   const shortfall = [0, 0, 0, 0];
   for (const r of heuristic.run.unschedulable) shortfall[replicas[r]!.priority]!++;
   let missTotals = shortfall;
-  let provedMisses = true;
+  let proven = true;
   if (shortfall.some((c) => c > 0)) {
-    const first = h.solve(model.lp({ stage: 'placement' }), options(remaining() / 2));
+    const first = h.solve(model.lp({ objective: 'misses' }), options(remaining(0.3)));
     if (first.Status === 'Optimal') missTotals = model.missTotals(first.Columns as Columns);
-    else provedMisses = false;
+    else proven = false;
   }
-  const upperGpus = shortfallEquals(missTotals, shortfall) ? heuristic.run.state.usedGpus : Infinity;
-  const solution = h.solve(model.lp({ stage: 'gpus', missTotals, upperGpus }), options(remaining()));
-  const seconds = (performance.now() - started) / 1000;
-  const status = statusOf(solution.Status, provedMisses);
-  if (status === 'infeasible' || status === 'error' || !hasPrimal(solution)) return { status: status === 'timeout' ? 'timeout' : status, seconds };
-  const state = model.toState(solution.Columns as Columns, input);
-  const unschedulable = replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
-  return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status, seconds };
+  const sameMisses = missTotals.every((m, p) => m === shortfall[p]);
+  const heuristicGpus = heuristic.run.state.usedGpus;
+  const bound = missTotals.every((m) => m === 0) ? lowerBound(setup.layouts, replicas) : 0;
+
+  // Stage 2: fewest GPUs — known without solving when the heuristic meets the lower bound.
+  let gpus: number | undefined;
+  let gpuColumns: Columns | undefined;
+  if (proven && sameMisses && heuristicGpus === bound) gpus = heuristicGpus;
+  else {
+    const second = h.solve(
+      model.lp({ objective: 'gpus', missTotals, gpusAtMost: sameMisses ? heuristicGpus : undefined, gpusAtLeast: bound }),
+      options(remaining(0.6)),
+    );
+    if (second.Status === 'Infeasible') return { status: 'infeasible', seconds: elapsed() };
+    if (hasPrimal(second)) {
+      gpuColumns = second.Columns as Columns;
+      gpus = model.gpusOf(gpuColumns);
+    }
+    if (second.Status !== 'Optimal') proven = false;
+    if (gpus === undefined) return { status: second.Status === 'Time limit reached' ? 'timeout' : 'error', seconds: elapsed() };
+  }
+
+  const status: ExactStatus = proven ? 'optimal' : 'timeout';
+  if (exactOptions.minimizeNodes === false) {
+    return gpuColumns ? finish(gpuColumns, status, elapsed(), gpus) : { status, seconds: elapsed(), gpus };
+  }
+  // Stage 3: fewest nodes on that many GPUs; nodes only break ties, so a quarter of the limit at most.
+  const nodesLimit = Math.min(remaining(), Math.max(0.5, timeLimitSeconds / 4));
+  const third = h.solve(model.lp({ objective: 'nodes', missTotals, gpusAtMost: gpus, gpusAtLeast: gpus }), options(nodesLimit));
+  if (hasPrimal(third)) return finish(third.Columns as Columns, status, elapsed(), gpus);
+  if (gpuColumns) return finish(gpuColumns, status, elapsed(), gpus);
+  return { status, seconds: elapsed(), gpus };
 }
 
 type Columns = Record<string, { Primal?: number }>;
@@ -108,17 +159,6 @@ function options(seconds: number) {
 function hasPrimal(solution: { Status: string; Columns: unknown }): boolean {
   const columns = Object.values(solution.Columns as Columns);
   return columns.length > 0 && columns.every((c) => typeof c.Primal === 'number');
-}
-
-function statusOf(status: string, provedMisses: boolean): ExactStatus {
-  if (status === 'Optimal') return provedMisses ? 'optimal' : 'timeout';
-  if (status === 'Infeasible') return 'infeasible';
-  if (status === 'Time limit reached') return 'timeout';
-  return 'error';
-}
-
-function shortfallEquals(a: readonly number[], b: readonly number[]): boolean {
-  return a.every((v, i) => v === b[i]);
 }
 
 function fitClasses(replicas: readonly ReplicaSpec[]): FitClass[] {
@@ -172,13 +212,16 @@ class MilpModel {
     return this.cells.length === 0 || this.classes.length === 0;
   }
 
-  lp(stage: { stage: 'placement' } | { stage: 'gpus'; missTotals: readonly number[]; upperGpus: number }): string {
+  gpusOf(columns: Columns): number {
+    return this.cells.reduce((sum, cell) => sum + value(columns, `u_${cell.id}`), 0);
+  }
+
+  lp(stage: Stage): string {
     const rows: string[] = [];
     const bounds: string[] = [];
     const generals: string[] = [];
     const binaries: string[] = [];
     const objective: string[] = [];
-    const N = this.state.nodeCount;
     const missVar = (k: number, p: number) => `miss_${k}_${p}`;
 
     for (const cell of this.cells) {
@@ -196,7 +239,7 @@ class MilpModel {
       }
       rows.push(`cap_${cell.id}: ${terms.join(' ')} >= 0`);
       if (!cell.mixed) rows.push(`mode_${cell.id}: ${u} - ${G} y_${cell.id} <= 0`);
-      if (stage.stage === 'gpus') objective.push(`${N + 1} ${u}`);
+      if (stage.objective === 'gpus') objective.push(`1 ${u}`);
     }
     for (const { node, binaries: vars } of this.nodeVars) {
       binaries.push(...vars);
@@ -206,7 +249,7 @@ class MilpModel {
         const G = this.state.nodeGpus[node]!;
         rows.push(`mixed_${node}: ${mixedCells.map((c) => `u_${c.id}`).join(' + ')} - ${G} m_${node} <= 0`);
       }
-      if (stage.stage === 'gpus') objective.push(...vars.map((v) => `1 ${v}`));
+      if (stage.objective === 'nodes') objective.push(...vars.map((v) => `1 ${v}`));
     }
     this.classes.forEach((c, k) => {
       const terms = this.cells.filter((cell) => cell.classes.includes(k)).map((cell) => `x_${cell.id}_${k}`);
@@ -219,7 +262,7 @@ class MilpModel {
       });
       rows.push(`demand_${k}: ${terms.join(' + ')} = ${count}`);
     });
-    if (stage.stage === 'placement') {
+    if (stage.objective === 'misses') {
       const weights = priorityWeights(this.classes);
       this.classes.forEach((c, k) =>
         c.byPriority.forEach((list, p) => {
@@ -229,16 +272,13 @@ class MilpModel {
     } else {
       for (let p = 0; p < 4; p++) {
         const terms = this.classes.flatMap((c, k) => (c.byPriority[p]!.length > 0 ? [missVar(k, p)] : []));
-        if (terms.length > 0) rows.push(`missed_${p}: ${terms.join(' + ')} = ${stage.missTotals[p]}`);
+        if (terms.length > 0) rows.push(`missed_${p}: ${terms.join(' + ')} = ${stage.missTotals![p]}`);
       }
-      const all = this.cells.map((c) => `u_${c.id}`);
-      if (Number.isFinite(stage.upperGpus) && all.length > 0) rows.push(`upper: ${all.join(' + ')} <= ${stage.upperGpus}`);
-      const bound = lowerBound(
-        this.setup.layouts,
-        this.replicas.filter((r) => r.ranges.some((range) => range.lo <= range.hi)),
-      );
-      if (all.length > 0 && stage.missTotals.every((m) => m === 0)) rows.push(`lower: ${all.join(' + ')} >= ${bound}`);
     }
+    const all = this.cells.map((c) => `u_${c.id}`).join(' + ');
+    if (stage.gpusAtMost !== undefined) rows.push(`gpus_at_most: ${all} <= ${stage.gpusAtMost}`);
+    if (stage.gpusAtLeast) rows.push(`gpus_at_least: ${all} >= ${stage.gpusAtLeast}`);
+    if (objective.length === 0) objective.push(`0 u_${this.cells[0]!.id}`);
     rows.push(...this.symmetryRows());
     return [
       'Minimize',

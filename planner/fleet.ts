@@ -1,6 +1,15 @@
 import type { PoolLayout } from './capacity.ts';
 import type { ReplicaSpec } from './demands.ts';
 
+/** Where a replica was before `takeOff`. */
+export interface TakenOff {
+  readonly r: number;
+  readonly node: number;
+  readonly profile: number;
+  readonly slots: readonly number[];
+  readonly pinned: number;
+}
+
 /** The most partitions any catalog profile cuts a GPU into (CPX). */
 export const MAX_PARTITIONS = 8;
 
@@ -32,6 +41,8 @@ export class FleetState {
   /** NODE_EMPTY, NODE_MIXED, or the profile every GPU of the node is locked to. */
   readonly nodeMode: Int16Array;
   readonly nodeUsedGpus: Int32Array;
+  /** Occupied partitions per node. */
+  readonly nodeRanks: Int32Array;
   readonly nodeReplicas: Int32Array;
   /** Replicas per node and priority rank. */
   readonly nodePriorityCount: Int32Array;
@@ -43,6 +54,8 @@ export class FleetState {
   readonly replicaSlots: Int32Array;
   /** Replica stays where the previous plan put it; improvement passes leave it alone. */
   readonly replicaPinned: Uint8Array;
+  /** GPUs in use per pool. */
+  readonly poolUsedGpus: Int32Array;
   usedGpus = 0;
   usedNodes = 0;
   /** Bumped on every removal: capacity may have grown, so cached failures are stale. */
@@ -73,10 +86,12 @@ export class FleetState {
     this.slots = new Int32Array(gpus * MAX_PARTITIONS).fill(-1);
     this.nodeMode = new Int16Array(this.nodeCount).fill(NODE_EMPTY);
     this.nodeUsedGpus = new Int32Array(this.nodeCount);
+    this.nodeRanks = new Int32Array(this.nodeCount);
     this.nodeReplicas = new Int32Array(this.nodeCount);
     this.nodePriorityCount = new Int32Array(this.nodeCount * 4);
     this.nodeModelCount = new Uint16Array(this.nodeCount * Math.max(1, modelCount));
     this.openByShape = layouts.map((l) => new Int32Array(l.shapes.length));
+    this.poolUsedGpus = new Int32Array(layouts.length);
     this.replicaNode = new Int32Array(replicas.length).fill(-1);
     this.replicaSlots = new Int32Array(replicas.length * MAX_PARTITIONS).fill(-1);
     this.replicaPinned = new Uint8Array(replicas.length);
@@ -127,6 +142,7 @@ export class FleetState {
       if (this.gpuUsed[gpu] === 0) {
         this.gpuProfile[gpu] = profile;
         this.nodeUsedGpus[node]!++;
+        this.poolUsedGpus[layout.index]!++;
         this.usedGpus++;
       }
       for (let p = 0; p < partitions && need > 0; p++) {
@@ -139,6 +155,7 @@ export class FleetState {
       }
     }
     if (need > 0) throw new Error(`planner: replica ${replica.id} does not fit node ${this.nodeNames[node]}`);
+    this.nodeRanks[node]! += replica.tensorParallel;
     this.replicaNode[r] = node;
     this.nodeReplicas[node]!++;
     this.nodePriorityCount[node * 4 + replica.priority]!++;
@@ -164,12 +181,14 @@ export class FleetState {
       if (this.gpuUsed[gpu] === 0) {
         this.gpuProfile[gpu] = profile;
         this.nodeUsedGpus[node]!++;
+        this.poolUsedGpus[layout.index]!++;
         this.usedGpus++;
       }
       this.gpuUsed[gpu]!++;
       this.slots[slot] = r;
       this.replicaSlots[r * MAX_PARTITIONS + k] = slot;
     });
+    this.nodeRanks[node]! += replica.tensorParallel;
     this.replicaNode[r] = node;
     this.nodeReplicas[node]!++;
     this.nodePriorityCount[node * 4 + replica.priority]!++;
@@ -189,9 +208,11 @@ export class FleetState {
       const gpu = Math.floor(slot / MAX_PARTITIONS);
       if (--this.gpuUsed[gpu]! === 0) {
         this.nodeUsedGpus[node]!--;
+        this.poolUsedGpus[this.nodePool[node]!]!--;
         this.usedGpus--;
       }
     }
+    this.nodeRanks[node]! -= replica.tensorParallel;
     this.replicaNode[r] = -1;
     this.replicaPinned[r] = 0;
     this.nodeReplicas[node]!--;
@@ -210,6 +231,25 @@ export class FleetState {
     }
     this.removals++;
     return held;
+  }
+
+  /** Takes replica `r` off, remembering exactly where it was so `putBack` can undo it. */
+  takeOff(r: number): TakenOff {
+    const slots = this.slotsOf(r);
+    const taken = {
+      r,
+      node: this.replicaNode[r]!,
+      profile: this.gpuProfile[Math.floor(slots[0]! / MAX_PARTITIONS)]!,
+      slots,
+      pinned: this.replicaPinned[r]!,
+    };
+    this.remove(r);
+    return taken;
+  }
+
+  putBack(taken: TakenOff): void {
+    this.placeAt(taken.r, taken.node, taken.profile, taken.slots);
+    this.replicaPinned[taken.r] = taken.pinned;
   }
 
   /** Slots replica `r` holds, in order. */

@@ -6,6 +6,7 @@ import type { FleetState } from './fleet.ts';
 import { buildPlan } from './output.ts';
 import { neverFitsReason, outOfCapacityReason } from './reasons.ts';
 import { type PlanningSetup, type RunResult, runPlacement } from './run.ts';
+import { lexLess, shortfallOf } from './shortfall.ts';
 import type { Plan, PlanSummary, UnschedulableReplica } from './types.ts';
 
 export interface PlanInput {
@@ -25,7 +26,12 @@ export interface HeuristicSolution {
 
 export function planningSetup(input: PlanInput): PlanningSetup {
   const layouts = input.pools.map((pool, i) => poolLayout(pool, i));
-  return { layouts, models: resolveModels(input.demands, layouts, input.headroomPercent), headroomPercent: input.headroomPercent };
+  return {
+    layouts,
+    models: resolveModels(input.demands, layouts, input.headroomPercent),
+    headroomPercent: input.headroomPercent,
+    outcomes: new Map(),
+  };
 }
 
 /** The fast planner: greedy placement with local improvement, precision chosen jointly. */
@@ -36,51 +42,96 @@ export function planHeuristic(input: PlanInput): Plan {
 
 /**
  * Precision for `precisionAuto` models is chosen for the fleet as a whole: every model starts at
- * its best level; when replicas do not fit, auto models degrade one precision step at a time —
- * lowest priority first, the largest first within a priority, round-robin over levels — and the
- * fewest steps that place as much as full degradation does are kept (found by bisection, since
- * more degradation never needs more room).
+ * its best level (with a previous plan: at the level it runs at); when replicas do not fit, auto
+ * models degrade one precision step at a time — lowest priority first, the largest first within a
+ * priority, round-robin over levels — and the fewest steps that place as much as full
+ * degradation does are kept (found by galloping search and bisection, since more degradation
+ * never needs more room).
  */
 export function solveHeuristic(input: PlanInput): HeuristicSolution {
   const setup = planningSetup(input);
-  const steps = degradationSteps(setup);
+  const start = startingLevels(setup, input.previous);
+  const steps = degradationSteps(setup, start);
   const levelsAfter = (k: number) => {
-    const levelOf = setup.models.map(() => 0);
+    const levelOf = [...start];
     for (let i = 0; i < k; i++) levelOf[steps[i]!]!++;
     return levelOf;
   };
-  const solve = (k: number): HeuristicSolution => {
+  const solve = (k: number, quick = false): HeuristicSolution => {
     const levelOf = levelsAfter(k);
-    return { setup, levelOf, run: solveWithStability(setup, levelOf, input.previous) };
+    const run = quick ? runPlacement(setup, levelOf, { previous: input.previous, quick }) : solveWithStability(setup, levelOf, input.previous);
+    return { setup, levelOf, run };
   };
-  const first = solve(0);
-  if (first.run.unschedulable.length === 0 || steps.length === 0) return first;
+  const fits = (s: HeuristicSolution) => s.run.unschedulable.length === 0;
+  // A quick run (one placement and its repairs) fits everything exactly when a complete run does
+  // without a previous plan, and then it is the complete plan. With a previous plan, repartitioning
+  // nodes comes before lowering anyone's precision.
+  const quickFirst = solve(0, true);
+  if (fits(quickFirst)) return quickFirst;
+  const first = input.previous ? solve(0) : undefined;
+  if (first && fits(first)) return first;
+  if (steps.length === 0) return first ?? solve(0);
+  const quickFull = solve(steps.length, true);
+  if (fits(quickFull)) return fewestSteps(steps.length, (k) => solve(k, true), fits, quickFull);
+  const complete = first ?? solve(0);
   const full = solve(steps.length);
   const target = shortfall(full.run);
-  if (!lexLess(target, shortfall(first.run))) return first;
+  if (!lexLess(target, shortfall(complete.run))) return complete;
+  return fewestSteps(steps.length, (k) => solve(k), (s) => !lexLess(target, shortfall(s.run)), full);
+}
+
+/**
+ * The solution at the fewest degradation steps in 1..`max` that satisfies `good` (assumed
+ * monotone: more steps never hurt), by galloping search then bisection; `atMax` if known.
+ */
+function fewestSteps(
+  max: number,
+  solve: (k: number) => HeuristicSolution,
+  good: (s: HeuristicSolution) => boolean,
+  atMax?: HeuristicSolution,
+): HeuristicSolution {
   let lo = 0;
-  let hi = steps.length;
-  let best = full;
+  let hi = max;
+  let best = atMax;
+  for (let k = 1; k < hi; k *= 2) {
+    const trial = solve(k);
+    if (good(trial)) {
+      hi = k;
+      best = trial;
+    } else lo = k;
+  }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     const trial = solve(mid);
-    if (lexLess(target, shortfall(trial.run))) lo = mid;
-    else {
+    if (good(trial)) {
       hi = mid;
       best = trial;
-    }
+    } else lo = mid;
   }
-  return best;
+  return best ?? solve(hi);
 }
 
-function degradationSteps(setup: PlanningSetup): number[] {
+/**
+ * Where precision choice starts: the best level, or — with a previous plan — the precision the
+ * model's replicas run at now, so that a change elsewhere does not restart them at another one.
+ */
+function startingLevels(setup: PlanningSetup, previous: Plan | undefined): number[] {
+  const running = new Map((previous?.replicas ?? []).map((r) => [r.model, r.precision]));
+  return setup.models.map((m) => {
+    if (!m.demand.precisionAuto) return 0;
+    const level = m.levels.findIndex((l) => l.precision === running.get(m.demand.model));
+    return Math.max(0, level);
+  });
+}
+
+function degradationSteps(setup: PlanningSetup, start: readonly number[]): number[] {
   const steps: number[] = [];
   for (let priority = 3; priority >= 0; priority--) {
     const models = setup.models
-      .filter((m) => m.priority === priority && m.demand.precisionAuto && m.levels.length > 1 && m.demand.replicas > 0)
+      .filter((m) => m.priority === priority && m.demand.precisionAuto && m.levels.length > start[m.index]! + 1 && m.demand.replicas > 0)
       .sort((a, b) => replicaGiB(b) - replicaGiB(a) || (a.demand.model < b.demand.model ? -1 : 1));
     const depth = Math.max(0, ...models.map((m) => m.levels.length));
-    for (let level = 1; level < depth; level++) for (const m of models) if (m.levels.length > level) steps.push(m.index);
+    for (let level = 1; level < depth; level++) for (const m of models) if (m.levels.length > level && level > start[m.index]!) steps.push(m.index);
   }
   return steps;
 }
@@ -90,22 +141,16 @@ function replicaGiB(model: PlanningSetup['models'][number]): number {
   return top.memoryGiBPerPartition * top.tensorParallel;
 }
 
-/** Unplaced replicas per priority, most important first: compared lexicographically. */
 function shortfall(run: RunResult): number[] {
-  const counts = [0, 0, 0, 0];
-  for (const r of run.unschedulable) counts[run.state.replicas[r]!.priority]!++;
-  return counts;
-}
-
-function lexLess(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
-  return false;
+  return shortfallOf(run.state.replicas, run.unschedulable);
 }
 
 /**
- * With a previous plan: keep everything that can stay. When that leaves replicas out that a plan
- * from scratch would place, release the nodes holding the fewest kept partitions — 1, 2, 4, …
- * at a time — until the stable plan places as much; the fresh plan is the last resort.
+ * With a previous plan: keep everything that can stay. When that leaves out replicas a plan from
+ * scratch would place, release the nodes holding the fewest kept partitions — 1, 2, 4, … at a
+ * time — and keep the first release that places as much. If none does, keep the release that
+ * placed most, unless the fresh plan places everything or more critical or high-priority replicas
+ * than it (reshuffling a full fleet for one more medium or low replica costs more than it gains).
  */
 function solveWithStability(setup: PlanningSetup, levelOf: readonly number[], previous: Plan | undefined): RunResult {
   if (!previous) return runPlacement(setup, levelOf);
@@ -115,11 +160,18 @@ function solveWithStability(setup: PlanningSetup, levelOf: readonly number[], pr
   const target = shortfall(fresh);
   if (!lexLess(target, shortfall(stable))) return stable;
   const order = releaseOrder(stable.state);
+  let best = stable;
   for (let k = 1; k < order.length; k *= 2) {
     const trial = runPlacement(setup, levelOf, { previous, released: new Set(order.slice(0, k)) });
     if (!lexLess(target, shortfall(trial))) return trial;
+    if (lexLess(shortfall(trial), shortfall(best))) best = trial;
   }
-  return fresh;
+  return worthMoving(target, shortfall(best)) ? fresh : best;
+}
+
+function worthMoving(fresh: readonly number[], stable: readonly number[]): boolean {
+  if (!lexLess(fresh, stable)) return false;
+  return fresh.every((c) => c === 0) || fresh[0]! < stable[0]! || fresh[1]! < stable[1]!;
 }
 
 function releaseOrder(state: FleetState): string[] {

@@ -1,31 +1,56 @@
-import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
+import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED, type TakenOff } from './fleet.ts';
 import type { Placer } from './place.ts';
 
 /**
  * Local search after the greedy placement. Moves only replicas the previous plan does not pin,
- * and accepts a move only when the fleet uses no more GPUs than before.
+ * never changes a profile the previous plan gave, and accepts a move only when the fleet uses no
+ * more GPUs than before.
  */
 export function improve(state: FleetState, placer: Placer, rank: Int32Array): void {
   refineProfiles(state, placer, rank);
+  emptyGpus(state, placer, rank);
   eliminateNodes(state, placer, rank);
   refineProfiles(state, placer, rank);
 }
 
-interface Saved {
-  readonly r: number;
-  readonly node: number;
-  readonly profile: number;
-  readonly slots: number[];
+/**
+ * Frees GPUs that hold little: a GPU with free partitions, or holding a replica on partitions
+ * larger than it needs, gives its replicas up to other places when that leaves fewer GPUs in use.
+ */
+function emptyGpus(state: FleetState, placer: Placer, rank: Int32Array): void {
+  const options = { ...placer.options, allowOpen: false, excludeNode: -1, allowChange: false, freeSlotsOnly: true };
+  for (let g = 0; g < state.gpuCount; g++) {
+    if (state.gpuUsed[g]! === 0) continue;
+    const node = state.gpuNodeOf(g);
+    const layout = state.layoutOf(node);
+    const shape = layout.profileShape[state.gpuProfile[g]!]!;
+    const on: number[] = [];
+    let oversized = false;
+    for (let p = 0; p < MAX_PARTITIONS; p++) {
+      const r = state.slots[g * MAX_PARTITIONS + p]!;
+      if (r < 0 || on.includes(r)) continue;
+      on.push(r);
+      if (state.replicas[r]!.ranges[layout.index]!.hi > shape) oversized = true;
+    }
+    if (!oversized && state.gpuUsed[g]! >= state.partitionsOf(g)) continue;
+    if (on.some((r) => state.replicaPinned[r])) continue;
+    const before = state.usedGpus;
+    const removals = state.removals;
+    const taken = on.map((r) => state.takeOff(r));
+    const moved: number[] = [];
+    for (const r of on.sort((a, b) => rank[a]! - rank[b]!)) {
+      if (!placer.place(r, options)) break;
+      moved.push(r);
+    }
+    if (moved.length !== on.length || state.usedGpus >= before) restore(state, taken, moved, removals);
+  }
 }
 
-function save(state: FleetState, r: number): Saved {
-  const slots = state.slotsOf(r);
-  return { r, node: state.replicaNode[r]!, profile: state.gpuProfile[Math.floor(slots[0]! / MAX_PARTITIONS)]!, slots };
-}
-
-function restore(state: FleetState, saved: readonly Saved[], moved: readonly number[]): void {
+/** Undoes a tried move: takes the moved replicas off again and puts everything back. */
+function restore(state: FleetState, taken: readonly TakenOff[], moved: readonly number[], removals: number): void {
   for (const r of moved) if (state.replicaNode[r]! >= 0) state.remove(r);
-  for (const s of saved) state.placeAt(s.r, s.node, s.profile, s.slots);
+  for (const t of taken) state.putBack(t);
+  state.removals = removals;
 }
 
 function movable(state: FleetState, n: number): number[] | undefined {
@@ -41,14 +66,16 @@ function eliminateNodes(state: FleetState, placer: Placer, rank: Int32Array): vo
   const candidates: number[] = [];
   for (let n = 0; n < state.nodeCount; n++) if (state.nodeMode[n] !== NODE_EMPTY) candidates.push(n);
   candidates.sort((a, b) => state.nodeUsedGpus[a]! - state.nodeUsedGpus[b]! || state.nodeReplicas[a]! - state.nodeReplicas[b]! || b - a);
+  let free = freePartitions(state);
   for (const n of candidates) {
     if (state.nodeMode[n] === NODE_EMPTY) continue;
     const replicas = movable(state, n);
-    if (!replicas || !roomElsewhere(state, n)) continue;
+    // A cheap necessary condition: the other open nodes have as many free partitions as n uses.
+    if (!replicas || free.total - free.byNode[n]! < usedPartitions(state, n)) continue;
     const gpusBefore = state.usedGpus;
-    const saved = replicas.map((r) => save(state, r));
-    for (const r of replicas) state.remove(r);
-    const options = { ...placer.options, allowOpen: false, excludeNode: n };
+    const removals = state.removals;
+    const taken = replicas.map((r) => state.takeOff(r));
+    const options = { ...placer.options, allowOpen: false, excludeNode: n, allowChange: false };
     const moved: number[] = [];
     let ok = true;
     for (const r of [...replicas].sort((a, b) => rank[a]! - rank[b]!)) {
@@ -58,30 +85,32 @@ function eliminateNodes(state: FleetState, placer: Placer, rank: Int32Array): vo
       }
       moved.push(r);
     }
-    if (!ok || state.usedGpus > gpusBefore) restore(state, saved, moved);
+    if (!ok || state.usedGpus > gpusBefore) restore(state, taken, moved, removals);
+    else free = freePartitions(state);
   }
 }
 
-/** A cheap necessary condition: other open nodes of the pool have at least as many free partitions. */
-function roomElsewhere(state: FleetState, n: number): boolean {
-  const pool = state.nodePool[n]!;
-  let need = 0;
+function usedPartitions(state: FleetState, n: number): number {
+  let used = 0;
   const base = state.nodeGpuBase[n]!;
-  for (let g = base; g < base + state.nodeGpus[n]!; g++) need += state.gpuUsed[g]!;
-  let free = 0;
-  for (let m = 0; m < state.nodeCount && free < need; m++) {
-    if (m === n || state.nodeMode[m] === NODE_EMPTY) continue;
-    if (state.nodePool[m] !== pool) {
-      free += need; // another pool may take flexible replicas; let the real attempt decide
-      break;
+  for (let g = base; g < base + state.nodeGpus[n]!; g++) used += state.gpuUsed[g]!;
+  return used;
+}
+
+/** Free partitions of every open node (a free GPU of a mixed node counted at its finest). */
+function freePartitions(state: FleetState): { byNode: Int32Array; total: number } {
+  const byNode = new Int32Array(state.nodeCount);
+  let total = 0;
+  for (let n = 0; n < state.nodeCount; n++) {
+    if (state.nodeMode[n] === NODE_EMPTY) continue;
+    const base = state.nodeGpuBase[n]!;
+    for (let g = base; g < base + state.nodeGpus[n]!; g++) {
+      const P = state.nodeMode[n] === NODE_MIXED && state.gpuUsed[g] === 0 ? MAX_PARTITIONS : state.partitionsOf(g);
+      byNode[n]! += P - state.gpuUsed[g]!;
     }
-    const mb = state.nodeGpuBase[m]!;
-    for (let g = mb; g < mb + state.nodeGpus[m]!; g++) {
-      const P = state.nodeMode[m] === NODE_MIXED && state.gpuUsed[g] === 0 ? MAX_PARTITIONS : state.partitionsOf(g);
-      free += P - state.gpuUsed[g]!;
-    }
+    total += byNode[n]!;
   }
-  return free >= need;
+  return { byNode, total };
 }
 
 /**
@@ -91,7 +120,7 @@ function roomElsewhere(state: FleetState, n: number): boolean {
 function refineProfiles(state: FleetState, placer: Placer, rank: Int32Array): void {
   for (let n = 0; n < state.nodeCount; n++) {
     const mode = state.nodeMode[n]!;
-    if (mode < 0) continue;
+    if (mode < 0 || state.gpuPrev[state.nodeGpuBase[n]!]! >= 0) continue;
     const replicas = movable(state, n);
     if (!replicas) continue;
     const layout = state.layoutOf(n);
@@ -110,16 +139,17 @@ function refineProfiles(state: FleetState, placer: Placer, rank: Int32Array): vo
     if (Math.ceil(ranks / shape.partitionsPerGpu) >= state.nodeUsedGpus[n]!) continue;
     const profile = shape.mixableProfile >= 0 ? shape.mixableProfile : shape.profile;
     const gpusBefore = state.usedGpus;
-    const saved = replicas.map((r) => save(state, r));
-    for (const r of replicas) state.remove(r);
+    const removals = state.removals;
+    const taken = replicas.map((r) => state.takeOff(r));
     const order = [...replicas].sort((a, b) => state.replicas[b]!.tensorParallel - state.replicas[a]!.tensorParallel || rank[a]! - rank[b]!);
     const moved: number[] = [];
     for (const r of order) {
-      const placement = placer.evaluate(r, n, { ...placer.options, allowOpen: true, excludeNode: -1 });
+      // The first replica sets the node's new profile; the rest follow it.
+      const placement = state.nodeMode[n] === NODE_EMPTY ? { profile, gpus: placer.gpuOrder(n, profile) } : placer.evaluate(r, n, placer.options);
       if (!placement) break;
-      state.place(r, n, state.nodeMode[n] === NODE_EMPTY ? profile : placement.profile, state.nodeMode[n] === NODE_EMPTY ? placer.gpuOrder(n, profile) : placement.gpus);
+      state.place(r, n, placement.profile, placement.gpus);
       moved.push(r);
     }
-    if (moved.length !== replicas.length || state.usedGpus >= gpusBefore) restore(state, saved, moved);
+    if (moved.length !== replicas.length || state.usedGpus >= gpusBefore) restore(state, taken, moved, removals);
   }
 }

@@ -18,8 +18,9 @@ export interface PlanFacts {
 
 /**
  * The final profile of every GPU of a node. A free GPU's profile is whatever keeps the node as it
- * was: its previous profile when the node's memory mode allows it, else the profile of the
- * node's first GPU in use; an unused node keeps its previous profiles, or gets the pool's first.
+ * was: its previous profile when the node's memory mode allows it, else the finest profile in use
+ * on the node (where the most replicas will fit later without repartitioning); an unused node
+ * keeps its previous profiles, or gets the pool's first.
  */
 export function finalProfiles(state: FleetState, n: number): PartitionProfile[] {
   const layout = state.layoutOf(n);
@@ -38,11 +39,14 @@ export function finalProfiles(state: FleetState, n: number): PartitionProfile[] 
     for (let g = 0; g < G; g++) out.push(layout.profiles[mode]!);
     return out;
   }
-  let firstUsed = -1;
-  for (let g = base; g < base + G && firstUsed < 0; g++) if (state.gpuUsed[g]! > 0) firstUsed = state.gpuProfile[g]!;
+  let finestUsed = -1;
+  for (let g = base; g < base + G; g++) {
+    const p = state.gpuProfile[g]!;
+    if (state.gpuUsed[g]! > 0 && (finestUsed < 0 || layout.profiles[p]!.partitionsPerGpu > layout.profiles[finestUsed]!.partitionsPerGpu)) finestUsed = p;
+  }
   for (let g = base; g < base + G; g++) {
     const prev = state.gpuPrev[g]!;
-    const profile = state.gpuUsed[g]! > 0 ? state.gpuProfile[g]! : prev >= 0 && layout.profileMixable[prev] ? prev : firstUsed;
+    const profile = state.gpuUsed[g]! > 0 ? state.gpuProfile[g]! : prev >= 0 && layout.profileMixable[prev] ? prev : finestUsed;
     out.push(layout.profiles[profile]!);
   }
   return out;

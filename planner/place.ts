@@ -7,7 +7,10 @@ import { FleetState, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
  * 2. The cheapest tier: free partitions of GPUs already in use (no new GPU) → new GPUs of the
  *    replica's own size class on an open node → a new node of its own class (within the shape
  *    budget) → new GPUs of a coarser open node → a new node of a coarser class (within budget)
- *    → any new node, budget or not.
+ *    → any new node, budget or not. Free partitions of GPUs in use in another pool than the
+ *    replica's preferred one come after its own pool's open nodes, before opening nodes; other
+ *    options in another pool come last (what is free there may be what that pool's own
+ *    replicas need).
  * 3. Fewest new GPUs; then, in free partitions of GPUs in use, a node without a replica of the
  *    same model (soft anti-affinity) before the tightest partition size, and for new GPUs the
  *    finest shape before anti-affinity; then the fullest node; then node order.
@@ -16,10 +19,16 @@ import { FleetState, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
 export interface PlaceOptions {
   /** Nodes per pool and shape a fresh plan may open before overflowing; null = no budget. */
   readonly budgets: readonly (Int32Array | null)[];
+  /** Per replica, the pool it should go to; other pools only take it for free partitions or as overflow. */
+  readonly preferredPool: Int32Array;
   /** May open empty nodes (improvement passes only move replicas into open ones). */
   readonly allowOpen: boolean;
   /** A node the replica must not go to (the one an improvement pass is emptying). */
   readonly excludeNode: number;
+  /** May change a profile the previous plan gave (improvement passes may not). @default true */
+  readonly allowChange?: boolean;
+  /** Only free partitions of GPUs already in use (an improvement pass emptying a GPU). @default false */
+  readonly freeSlotsOnly?: boolean;
 }
 
 export interface Placement {
@@ -38,6 +47,12 @@ export class EmptyNodeClasses {
   constructor(state: FleetState) {
     const ids = new Map<string, number>();
     this.classOf = new Int32Array(state.nodeCount);
+    if (state.gpuPrev.every((p) => p < 0)) {
+      // Nothing carried over: empty nodes of a pool are all alike.
+      for (let n = 0; n < state.nodeCount; n++) this.classOf[n] = state.nodePool[n]!;
+      this.stamp = new Int32Array(state.layouts.length);
+      return;
+    }
     for (let n = 0; n < state.nodeCount; n++) {
       const base = state.nodeGpuBase[n]!;
       const prev = Array.from(state.gpuPrev.subarray(base, base + state.nodeGpus[n]!)).join(',');
@@ -92,20 +107,42 @@ export class Placer {
     const { state } = this;
     const replica = state.replicas[r]!;
     this.empties.next();
-    let best: Placement | undefined;
+    let bestKey = Infinity;
+    let bestNode = -1;
+    let bestProfile = -1;
     for (let n = 0; n < state.nodeCount; n++) {
       if (n === options.excludeNode) continue;
       const range = replica.ranges[state.nodePool[n]!]!;
       if (range.lo > range.hi) continue;
-      if (state.nodeMode[n] === NODE_EMPTY && (!options.allowOpen || !this.empties.firstOfClass(n))) continue;
-      const candidate = this.evaluate(r, n, options, best ? best.key : Infinity);
-      if (candidate && (!best || candidate.key < best.key)) best = candidate;
+      const mode = state.nodeMode[n]!;
+      if (mode === NODE_EMPTY && (!options.allowOpen || !this.empties.firstOfClass(n))) continue;
+      // A locked node with too few free partitions: skip without scoring.
+      if (mode >= 0 && state.nodeGpus[n]! * state.layoutOf(n).profiles[mode]!.partitionsPerGpu - state.nodeRanks[n]! < replica.tensorParallel) continue;
+      if (this.score(r, n, options, bestKey) < bestKey) {
+        bestKey = this.scoredKey;
+        bestNode = n;
+        bestProfile = this.scoredProfile;
+      }
     }
-    return best;
+    return bestNode < 0 ? undefined : { node: bestNode, profile: bestProfile, gpus: this.gpuOrder(bestNode, bestProfile), key: bestKey };
   }
 
-  /** The best way to put `r` on node `n`, if better than `bound`. */
-  evaluate(r: number, n: number, options: PlaceOptions, bound = Infinity): Placement | undefined {
+  /** The best way to put `r` on node `n`, if any. */
+  evaluate(r: number, n: number, options: PlaceOptions): Placement | undefined {
+    const key = this.score(r, n, options, Infinity);
+    return key === Infinity ? undefined : { node: n, profile: this.scoredProfile, gpus: this.gpuOrder(n, this.scoredProfile), key };
+  }
+
+  /** Key of the best option below `bound` from the last `score`, and its profile. */
+  private scoredKey = Infinity;
+  private scoredProfile = -1;
+
+  /**
+   * Scores the best way to put `r` on node `n` (lower is better; Infinity when it does not fit
+   * or nothing beats `bound`), leaving the profile in `scoredProfile`. Allocation-free: it runs
+   * for every node and every replica.
+   */
+  private score(r: number, n: number, options: PlaceOptions, bound: number): number {
     const { state } = this;
     const replica = state.replicas[r]!;
     const layout = state.layoutOf(n);
@@ -115,28 +152,25 @@ export class Placer {
     const G = state.nodeGpus[n]!;
     const base = state.nodeGpuBase[n]!;
     const anti = state.nodeModelCount[n * state.modelCount + replica.model]! > 0 ? 1 : 0;
-    let best: Placement | undefined;
-    const consider = (profile: number, tier: number, newGpus: number, change: number, free: number, gpus: () => number[]) => {
-      const s = layout.profileShape[profile]!;
-      // Free partitions of GPUs in use cost nothing, so spreading the model comes first there;
-      // a new GPU is better spent on the finest shape, whose spare partitions take more later.
-      const order = tier === 0 ? anti * 16 + (15 - s) : (15 - s) * 2 + anti;
-      const key = (((change * 10 + tier) * 100 + newGpus) * 32 + order) * 10000 + Math.min(free, 9999);
-      if (key < bound && (!best || key < best.key)) best = { node: n, profile, gpus: gpus(), key };
-    };
+    const preferred = options.preferredPool[r]!;
+    const outside = preferred >= 0 && preferred !== layout.index;
+    this.scoredKey = bound;
+    this.scoredProfile = -1;
+    this.changeAllowed = options.allowChange !== false;
+    this.freeSlotsOnly = options.freeSlotsOnly === true;
 
     if (mode >= 0) {
       const s = layout.profileShape[mode]!;
-      if (s < range.lo || s > range.hi) return undefined;
+      if (s < range.lo || s > range.hi) return Infinity;
       const P = layout.profiles[mode]!.partitionsPerGpu;
       let partial = 0;
       for (let g = base; g < base + G; g++) if (state.gpuUsed[g]! > 0) partial += P - state.gpuUsed[g]!;
       const freeGpus = G - state.nodeUsedGpus[n]!;
-      if (partial + freeGpus * P < t) return undefined;
+      if (partial + freeGpus * P < t) return Infinity;
       const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
       const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
-      consider(mode, tier, newGpus, 0, partial + freeGpus * P - t, () => this.gpuOrder(n, mode));
-      return best;
+      this.offer(mode, s, tier, outside, newGpus, 0, anti, partial + freeGpus * P - t);
+      return this.scoredProfile < 0 ? Infinity : this.scoredKey;
     }
 
     if (mode === NODE_MIXED) {
@@ -159,9 +193,9 @@ export class Placer {
         if (partial + freeGpus * P < t) continue;
         const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
         const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
-        consider(q, tier, newGpus, newGpus > unchangedFree ? 1 : 0, partial + freeGpus * P - t, () => this.gpuOrder(n, q));
+        this.offer(q, s, tier, outside, newGpus, newGpus > unchangedFree ? 1 : 0, anti, partial + freeGpus * P - t);
       }
-      return best;
+      return this.scoredProfile < 0 ? Infinity : this.scoredKey;
     }
 
     // An empty node: any shape it could take.
@@ -188,15 +222,32 @@ export class Placer {
       if (q >= 0) {
         let unchanged = 0;
         for (let g = base; g < base + G; g++) if (state.gpuPrev[g]! < 0 || state.gpuPrev[g] === q) unchanged++;
-        const change = prevSet && (!prevAllMixable || newGpus > unchanged) ? 1 : 0;
-        consider(q, tier, newGpus, change, free, () => this.gpuOrder(n, q));
+        this.offer(q, s, tier, outside, newGpus, prevSet && (!prevAllMixable || newGpus > unchanged) ? 1 : 0, anti, free);
       }
       const locked = prevUniform >= 0 && layout.profileShape[prevUniform] === s ? prevUniform : shape.profile;
       if (!layout.profileMixable[locked]) {
-        consider(locked, tier, newGpus, prevSet && prevUniform !== locked ? 1 : 0, free, () => this.gpuOrder(n, locked));
+        this.offer(locked, s, tier, outside, newGpus, prevSet && prevUniform !== locked ? 1 : 0, anti, free);
       }
     }
-    return best;
+    return this.scoredProfile < 0 ? Infinity : this.scoredKey;
+  }
+
+  private changeAllowed = true;
+  private freeSlotsOnly = false;
+
+  private offer(profile: number, s: number, tier: number, outside: boolean, newGpus: number, change: number, anti: number, free: number): void {
+    if ((change && !this.changeAllowed) || (newGpus > 0 && this.freeSlotsOnly)) return;
+    // Free partitions of GPUs in use cost nothing, so spreading the model comes first there;
+    // a new GPU is better spent on the finest shape, whose spare partitions take more later.
+    const order = tier === 0 ? anti * 16 + (15 - s) : (15 - s) * 2 + anti;
+    // Free partitions in another pool come right after a new GPU on an open node of the
+    // replica's own pool, before opening nodes; any other option in another pool comes last.
+    const rung = outside ? (tier === 0 ? 2 : tier + 7) : tier <= 1 ? tier : tier + 1;
+    const key = (((change * 16 + rung) * 100 + newGpus) * 32 + order) * 10000 + Math.min(free, 9999);
+    if (key < this.scoredKey) {
+      this.scoredKey = key;
+      this.scoredProfile = profile;
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import { type PlanInput, planHeuristic } from './heuristic.ts';
 import type { Plan } from './types.ts';
 
 export { type PoolCapacity, poolCapacity } from './capacity.ts';
-export { type ExactResult, type ExactStatus, planExact } from './exact.ts';
+export { type ExactOptions, type ExactResult, type ExactStatus, planExact } from './exact.ts';
 export { type PlanInput, planHeuristic } from './heuristic.ts';
 
 export interface PlanFleetInput extends PlanInput {

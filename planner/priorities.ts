@@ -1,22 +1,40 @@
-import { type FleetState, MAX_PARTITIONS, NODE_EMPTY } from './fleet.ts';
+import { type FleetState, NODE_EMPTY, type TakenOff } from './fleet.ts';
 import type { Placer } from './place.ts';
+import { relocateFor } from './relocate.ts';
+import { repackFor } from './repack.ts';
 
 /**
- * Makes room for replicas that did not fit, highest priority first, by evicting replicas of
- * strictly lower priority from one node. A replica ends unschedulable only when no node could
- * take it even with every lower-priority replica gone from it; evicted replicas queue for another
- * place at their own priority. `rank` orders replicas within one priority (the packing order).
+ * Makes room for replicas that did not fit, highest priority first: by re-profiling a node so it
+ * holds one more, else by moving replicas off one node to others, else by evicting replicas of
+ * strictly lower priority from one node. A replica
+ * ends unschedulable only when no node could take it even with every lower-priority replica gone
+ * from it; evicted replicas queue for another place at their own priority. `rank` orders
+ * replicas within one priority (the packing order). Failures are remembered per fit key until
+ * something is removed, since placing more only takes room.
  */
 export function placeByPriority(state: FleetState, placer: Placer, failed: readonly number[], rank: Int32Array): number[] {
   const buckets: number[][] = [[], [], [], []];
   for (const r of failed) buckets[state.replicas[r]!.priority]!.push(r);
   const unschedulable: number[] = [];
+  const failedAt = new Map<string, number>();
+  const relocationFailed = new Set<number>();
   for (let priority = 0; priority < 4; priority++) {
     const bucket = buckets[priority]!.sort((a, b) => rank[a]! - rank[b]!);
     for (const r of bucket) {
-      if (placer.place(r)) continue;
+      const key = `${state.replicas[r]!.fitKey}:${priority}`;
+      if (failedAt.get(key) === state.removals) {
+        unschedulable.push(r);
+        continue;
+      }
+      if (placer.place(r) || repackFor(state, placer, r)) continue;
+      // Relocating is the dearest repair: once it fails for a fit key, it is not tried again.
+      if (!relocationFailed.has(state.replicas[r]!.fitKey)) {
+        if (relocateFor(state, placer, r)) continue;
+        relocationFailed.add(state.replicas[r]!.fitKey);
+      }
       const evicted = evictFor(state, placer, r);
       if (!evicted) {
+        failedAt.set(key, state.removals);
         unschedulable.push(r);
         continue;
       }
@@ -52,28 +70,22 @@ function evictFor(state: FleetState, placer: Placer, r: number): number[] | unde
         const y = state.replicas[b]!;
         return y.priority - x.priority || y.tensorParallel - x.tensorParallel || b - a;
       });
-    const undo: { v: number; profile: number; slots: number[]; pinned: number }[] = [];
+    const removals = state.removals;
+    const undo: TakenOff[] = [];
     let found: Eviction | undefined;
     for (const v of victims) {
-      const slots = state.slotsOf(v);
-      const profile = state.gpuProfile[Math.floor(slots[0]! / MAX_PARTITIONS)]!;
-      const pinned = state.replicaPinned[v]!;
-      state.remove(v);
-      undo.push({ v, profile, slots, pinned });
+      undo.push(state.takeOff(v));
       const candidate = placer.evaluate(r, n, open);
       if (candidate) {
-        const chosen = undo.map((u) => u.v);
+        const chosen = undo.map((u) => u.r);
         const worstVictim = Math.min(...chosen.map((c) => state.replicas[c]!.priority));
         const ranks = chosen.reduce((sum, c) => sum + state.replicas[c]!.tensorParallel, 0);
         found = { node: n, victims: chosen, worstVictim, ranks, key: candidate.key };
         break;
       }
     }
-    for (let i = undo.length - 1; i >= 0; i--) {
-      const u = undo[i]!;
-      state.placeAt(u.v, n, u.profile, u.slots);
-      state.replicaPinned[u.v] = u.pinned;
-    }
+    for (let i = undo.length - 1; i >= 0; i--) state.putBack(undo[i]!);
+    state.removals = removals;
     if (found && (!best || cheaper(found, best))) best = found;
   }
   if (!best) return undefined;
