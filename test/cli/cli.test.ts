@@ -156,3 +156,25 @@ describe('aim-gpu plan', CLI_RUNS, () => {
     expect(result.stderr).toContain('cannot read the plan at git ref "no-such-ref"');
   });
 });
+
+describe('aim-gpu validate on specs that load but cannot be served', () => {
+  it.each([
+    {
+      fixture: 'unknown-model',
+      line: 'models.yaml:6:10: error: spec.model: unknown model "meta-llama/Llama-3.1-8B-Instruc"; add sizing/models/meta-llama__Llama-3.1-8B-Instruc.json or give spec.architecture or spec.memoryGiB (did you mean "meta-llama/Llama-3.1-8B-Instruct"?)',
+    },
+    {
+      fixture: 'tp-not-dividing-heads',
+      line: 'models.yaml:7:19: error: spec.tensorParallel: tensor parallelism 4 does not divide the 14 attention heads of Qwen/Qwen2.5-0.5B-Instruct',
+    },
+    {
+      fixture: 'impossible-fit',
+      line: 'models.yaml:6:3: error: spec.replicas: replica deepseek-v3#0 is unschedulable: never fits: no profile of pool mi300x has partitions of ≥ 245.13 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable)',
+    },
+  ])('fails on $fixture with one positioned error and exit code 1', async ({ fixture, line }) => {
+    const dir = `test/fixtures/specs/bad/${fixture}`;
+    const result = await aimGpu(['validate', '--specs', dir]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.split('\n').filter((l) => l.includes(': error: '))).toEqual([`${dir}/${line}`]);
+  });
+});
