@@ -8,7 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { type PlanInput, planHeuristic } from '../planner/heuristic.ts';
 import { planExact } from '../planner/exact.ts';
 import type { Plan } from '../planner/types.ts';
-import { applyChange, CHANGES, type Change } from './generate-changes.ts';
+import { fitsPartition } from '../sizing/budget.ts';
+import { findProfile } from '../sizing/gpus.ts';
+import { applyChange, CHANGES, type Change, changedModel } from './generate-changes.ts';
 import { type FleetKind, generateInstance, type Instance, type InstanceSpec, type Load } from './generate.ts';
 
 const FLEETS: readonly FleetKind[] = ['mi300x', 'products', 'mixed'];
@@ -48,8 +50,9 @@ interface Churn {
   /** Repartitioned nodes where a GPU that held a replica, or the memory mode of a node in use, changed. */
   readonly evicting: number;
   /**
-   * Everything fits before the change, and a plan from scratch fits everything after it at the
-   * precisions running now (no automatic precision had to drop).
+   * Everything fits before the change, a plan from scratch fits everything after it at the
+   * precisions running now (no automatic precision had to drop), and — for one replica more —
+   * there is room for it as the GPUs are partitioned now.
    */
   readonly capacityAllows: boolean;
 }
@@ -101,6 +104,34 @@ function evictingChanges(before: Plan, after: Plan): number {
   }).length;
 }
 
+/**
+ * One more replica of `model` fits as things are: free partitions of GPUs as they are
+ * partitioned (all its ranks on partitions of one profile of one node), or an empty node.
+ */
+function roomAsIs(input: PlanInput, plan: Plan, model: string): boolean {
+  const sibling = plan.replicas.find((r) => r.model === model)!;
+  const perRank = sibling.memoryGiB / sibling.tensorParallel;
+  const demand = input.demands.find((d) => d.model === model)!;
+  return plan.nodes.some((node) => {
+    const pool = input.pools.find((p) => p.name === node.pool)!;
+    if (!demand.pools.includes(pool.name)) return false;
+    const fits = (memoryGiB: number) => fitsPartition(perRank, input.headroomPercent, memoryGiB, pool.usableMemoryFraction);
+    if (node.gpus.every((g) => g.partitions.every((p) => !p.replica))) {
+      return pool.profiles.some((name) => {
+        const profile = findProfile(pool.gpu, name);
+        return profile !== undefined && fits(profile.memoryGiBPerPartition) && profile.partitionsPerGpu * node.gpus.length >= sibling.tensorParallel;
+      });
+    }
+    const free = new Map<string, number>();
+    for (const gpu of node.gpus) {
+      const key = `${gpu.profile.compute}-${gpu.profile.memory}`;
+      const open = gpu.partitions.filter((p) => !p.replica && fits(p.memoryGiB)).length;
+      free.set(key, (free.get(key) ?? 0) + open);
+    }
+    return [...free.values()].some((n) => n >= sibling.tensorParallel);
+  });
+}
+
 /** No model that kept its options runs at another precision (none had to drop for room). */
 function samePrecisions(before: Plan, after: Plan, changedModels: ReadonlySet<string>): boolean {
   const running = new Map(before.replicas.map((r) => [r.model, r.precision]));
@@ -120,11 +151,13 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
       return at(old) !== at(r);
     }).length;
     const fresh = planHeuristic(changed.input);
+    const room = change !== 'replica+1' || roomAsIs(instance, plan, changedModel(instance, plan)!.model);
     out[change] = {
       moves: moved,
       profileChanges: next.summary.profileChanges,
       evicting: evictingChanges(plan, next),
       capacityAllows:
+        room &&
         capacityShortfall(fresh) === 0 &&
         capacityShortfall(plan) === 0 &&
         samePrecisions(plan, fresh, new Set(plan.replicas.filter((r) => changed.displaced.has(r.id)).map((r) => r.model))),
@@ -221,7 +254,10 @@ export async function runPlannerBench(quick: boolean): Promise<void> {
     rows.push(row);
     console.log(line(row));
   }
-  console.log('\nchurn cells: replicas moved / nodes repartitioned after the change (node-: not counting replicas of the lost node); * = a fresh plan cannot fit everything');
+  console.log(
+    '\nchurn cells: replicas moved / nodes repartitioned after the change (not counting replicas of a lost node or of a model whose precision changed);\n' +
+      '* = capacity does not allow it: a fresh plan leaves replicas out or lowers a precision, or (replica+1) there is no room as the GPUs are partitioned now',
+  );
   console.log('exact: HiGHS-proven fewest GPUs for the replicas it places, (+n) when it places n more; ≤n = best found in the time limit; — = not run\n');
   for (const l of summary(rows)) console.log(l);
   console.log(`\n${rows.length} instances in ${((performance.now() - started) / 1000).toFixed(0)} s`);

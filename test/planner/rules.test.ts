@@ -211,6 +211,51 @@ describe('planHeuristic: stability against a previous plan', () => {
   });
 });
 
+describe('planHeuristic: soft anti-affinity', () => {
+  it('spreads a model over nodes when free partitions of GPUs in use allow it at no extra GPU', () => {
+    // Previous plan: each node has GPU 0 in CPX-NPS4 with six partitions taken by filler replicas.
+    const fleet = pool('mi300x', ['n1', 'n2'], ['CPX-NPS4']);
+    const fillers = demand('filler', 12, options('bf16', 15, [1]));
+    const previous: Plan = {
+      apiVersion: 'gpusharing.aim/v1alpha1',
+      kind: 'Plan',
+      nodes: ['n1', 'n2'].map((name, n) => ({
+        name,
+        pool: 'mi300x',
+        gpu: 'MI300X',
+        profile: { compute: 'CPX', memory: 'NPS4' },
+        mixed: false,
+        gpus: Array.from({ length: 8 }, (_, g) => ({
+          index: g,
+          profile: { compute: 'CPX', memory: 'NPS4' },
+          partitions: Array.from({ length: 8 }, (_, p) => ({
+            index: p,
+            memoryGiB: 24,
+            computeUnits: 38,
+            ...(g === 0 && p < 6 ? { replica: `filler#${n * 6 + p}` } : {}),
+          })),
+        })),
+      })),
+      replicas: Array.from({ length: 12 }, (_, i) => ({
+        id: `filler#${i}`,
+        model: 'filler',
+        node: i < 6 ? 'n1' : 'n2',
+        precision: 'bf16',
+        tensorParallel: 1,
+        memoryGiB: 17,
+        gpuMemoryUtilization: 0.75,
+        partitions: [{ gpu: 0, partition: i % 6 }],
+      })),
+      unschedulable: [],
+      summary: { gpus: 16, gpusUsed: 2, lowerBound: 2, nodesUsed: 2, replicas: 12, placed: 12, strandedGiB: 0, replicaMoves: 0, profileChanges: 0, optimizer: 'heuristic' },
+    };
+    const plan = planHeuristic(input([fleet], [fillers, demand('m', 2, options('bf16', 15, [1]))], { previous }));
+    const at = placements(plan);
+    expect(new Set([at['m#0']!.split(':')[0], at['m#1']!.split(':')[0]])).toEqual(new Set(['n1', 'n2']));
+    expect(plan.summary).toMatchObject({ gpusUsed: 2, replicaMoves: 0, profileChanges: 0 });
+  });
+});
+
 describe('planHeuristic: summary', () => {
   it('reports a pooled lower bound no plan can beat', () => {
     // 9 ranks of 24 GiB class and 3 of 192 GiB class: 3 whole GPUs + ⌈9/8⌉ = 5.
