@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   const wall = await cliWallMs(largestNodes, largestModels);
   const target = 5000;
   console.log(`\nwhole CLI process, ${largestNodes} nodes × ${largestModels} models: ${wall.toFixed(0)} ms (target ≤ ${target} ms): ${wall <= target ? 'PASS' : 'FAIL'}`);
-  // Linear growth: per-model cost at the largest model count vs the middle one, same node count.
+  // Linear growth: per-model cost at the largest model count vs the next smaller one, same node count.
   const perModel = (models: number) => {
     const row = rows.find((r) => r.nodes === largestNodes && r.models === models)!;
     return Object.values(row.ms).reduce((a, b) => a + b, 0) / row.models;
