@@ -49,6 +49,7 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
     ...modelPools(input),
     ...input.models.flatMap((model) => precisionChecks(model, input.pools)),
     ...input.models.flatMap(checkpointChecks),
+    ...input.models.flatMap(runtimeChecks),
     ...(fleet ? imageChecks(fleet) : []),
   ];
 }
@@ -187,6 +188,14 @@ function checkpointChecks(model: Loaded<Model>): Diagnostic[] {
       : []),
   ];
   return paths.map((path) => diagnostic(model.source.at(path), 'error', path, message));
+}
+
+/** The schema reserves `sglang`, but the Fleet has an image for vLLM only; say so before synth. */
+function runtimeChecks(model: Loaded<Model>): Diagnostic[] {
+  const { runtime } = model.spec;
+  if (runtime === 'vllm') return [];
+  const message = `runtime "${runtime}" is not supported yet: the fleet has no image for it, only images.vllm`;
+  return [diagnostic(model.source.at('spec.runtime'), 'error', 'spec.runtime', message)];
 }
 
 /** A tag can move; the rendered manifests should mean the same thing every time they are applied. */

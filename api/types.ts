@@ -239,7 +239,7 @@ export interface ModelSpec {
   readonly priority: Priority;
   /** Pools the model may run in. @default - every pool */
   readonly pools: readonly string[];
-  /** @default vllm */
+  /** `sglang` is rejected until the Fleet has an image for it. @default vllm */
   readonly runtime: ServingRuntimeName;
   /** Extra engine arguments, appended after the derived ones. @default [] */
   readonly args: readonly string[];

@@ -77,7 +77,7 @@ const BYTES: Record<Precision, number> = { bf16: 2, fp16: 2, fp8: 1, int8: 1, in
 const GIB = 1024 ** 3;
 
 /** Memory one rank needs: its share of weights and KV cache plus activation/runtime overhead. */
-export function rankMemoryGiB(family: Family, precision: Precision, tensorParallel: number, contextTokens: number): number {
+function rankMemoryGiB(family: Family, precision: Precision, tensorParallel: number, contextTokens: number): number {
   const weights = (family.params * 1e9 * BYTES[precision]) / GIB;
   const kv = (family.kvKiB * 1024 * contextTokens) / GIB;
   const overhead = 1.5 + Math.min(4, family.params / 40);

@@ -31,7 +31,7 @@ function servableModels(): ModelInfo[] {
 }
 
 /** A spec directory: one Fleet, pools of up to 32 MI300X nodes, `models` Models drawn with a seed. */
-export function writeFleet(dir: string, nodes: number, models: number, seed: number): void {
+function writeFleet(dir: string, nodes: number, models: number, seed: number): void {
   const random = rng(seed);
   const catalog = servableModels();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;

@@ -46,7 +46,7 @@ export interface ModelServingProps {
 }
 
 /** Host CPU and memory of one replica. */
-export interface HostResources {
+interface HostResources {
   readonly cpu: number;
   readonly memoryGiB: number;
 }
@@ -56,12 +56,12 @@ export interface HostResources {
  * quarter of the replica's sized GPU memory for staging weights on load (safetensors are read
  * through the page cache, which the kernel reclaims under the limit).
  */
-export function hostResources(replica: PlanReplica): HostResources {
+function hostResources(replica: PlanReplica): HostResources {
   return { cpu: 2 * replica.tensorParallel, memoryGiB: 8 * replica.tensorParallel + Math.ceil(replica.memoryGiB / 4) };
 }
 
 /** `['--dtype', 'bfloat16']` → `['--dtype=bfloat16']`, matching the `--flag=value` style of the other args. */
-export function joinFlagValues(flags: readonly string[]): string[] {
+function joinFlagValues(flags: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < flags.length; i++) {
     const flag = flags[i] as string;
@@ -77,7 +77,7 @@ export function joinFlagValues(flags: readonly string[]): string[] {
 }
 
 /** KServe's `hf://<owner>/<repo>[:<revision>]`: the storage initializer wants exactly two path parts. */
-export function huggingFaceUri(modelId: string, revision: string | undefined): string {
+function huggingFaceUri(modelId: string, revision: string | undefined): string {
   if (!/^[^/\s:]+\/[^/\s:]+$/.test(modelId)) throw new Error(`model id must be "<owner>/<name>", got "${modelId}"`);
   return `hf://${modelId}${revision ? `:${revision}` : ''}`;
 }

@@ -31,7 +31,7 @@ export interface ResolvedModel {
   readonly levels: readonly DemandOption[];
 }
 
-export function priorityRank(priority: ModelDemand['priority']): number {
+function priorityRank(priority: ModelDemand['priority']): number {
   return PRIORITIES.indexOf(priority);
 }
 

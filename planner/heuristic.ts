@@ -24,7 +24,7 @@ export interface HeuristicSolution {
   readonly run: RunResult;
 }
 
-export function planningSetup(input: PlanInput): PlanningSetup {
+function planningSetup(input: PlanInput): PlanningSetup {
   const layouts = input.pools.map((pool, i) => poolLayout(pool, i));
   return {
     layouts,

@@ -22,7 +22,7 @@ export interface PlanFacts {
  * on the node (where the most replicas will fit later without repartitioning); an unused node
  * keeps its previous profiles, or gets the pool's first.
  */
-export function finalProfiles(state: FleetState, n: number): PartitionProfile[] {
+function finalProfiles(state: FleetState, n: number): PartitionProfile[] {
   const layout = state.layoutOf(n);
   const base = state.nodeGpuBase[n]!;
   const G = state.nodeGpus[n]!;
@@ -139,7 +139,7 @@ function planProfile(profile: PartitionProfile): PlanProfile {
 }
 
 /** Replicas in both plans on other partitions, and nodes in both plans with another profile on any GPU. */
-export function churnAgainst(
+function churnAgainst(
   previous: Plan,
   nodes: readonly PlanNode[],
   replicas: readonly PlanReplica[],

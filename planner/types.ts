@@ -1,8 +1,9 @@
 import type { ComputeMode, GpuProduct, MemoryMode, Precision } from '../api/types.ts';
 
 /**
- * The plan: `dist/plan.json`, a public contract (see DESIGN.md). Key order and array order are
- * deterministic: nodes by name, GPUs and partitions by index, replicas by id, unschedulable by id.
+ * The plan: `dist/plan.json`, a public contract (CI diffs it; the next run starts from it). Key
+ * order and array order are deterministic: nodes by name, GPUs and partitions by index, replicas by
+ * id, unschedulable by id.
  */
 export interface Plan {
   readonly apiVersion: 'gpusharing.aim/v1alpha1';

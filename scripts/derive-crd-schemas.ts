@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
-/** The CRDs whose kinds the compiler emits (or will: the monitoring ones). */
+/** The CRDs whose kinds the compiler emits. */
 const CRD_FILES = [
   'kserve/serving.kserve.io_inferenceservices.yaml',
   'kserve/serving.kserve.io_servingruntimes.yaml',

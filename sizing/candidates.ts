@@ -21,7 +21,7 @@ export function modelPools(model: Model, spec: Spec): NodePool[] {
 }
 
 /** Partitions one node of the pool offers at most: GPUs per node × partitions of its finest profile. */
-export function partitionsPerNode(pool: NodePool): number {
+function partitionsPerNode(pool: NodePool): number {
   const perGpu = pool.spec.profiles.map((name) => findProfile(pool.spec.gpu, name)?.partitionsPerGpu ?? 0);
   return pool.spec.gpusPerNode * Math.max(0, ...perGpu);
 }
@@ -53,7 +53,7 @@ export function candidateTensorParallel(model: Model, info: ModelInfo | undefine
 }
 
 /** Pools whose GPU product cannot run the precision at all. */
-export function poolsNotSupporting(precision: Precision, pools: readonly NodePool[]): NodePool[] {
+function poolsNotSupporting(precision: Precision, pools: readonly NodePool[]): NodePool[] {
   return pools.filter((p) => GPU_CATALOG[p.spec.gpu].precisions[precision].support === 'unsupported');
 }
 

@@ -69,7 +69,7 @@ export function kvBytesPerToken(model: ModelInfo, kvCacheDtype: KvCacheDtype): n
  * (Gemma 3) and chunked-local (Llama 4) layers keep only the last `window` tokens; global layers
  * keep all of them.
  */
-export function kvBytesPerSequence(
+function kvBytesPerSequence(
   model: ModelInfo,
   tokens: number,
   kvCacheDtype: KvCacheDtype,
@@ -88,7 +88,7 @@ export function kvBytesPerSequence(
  * rank vLLM replicates them, so the per-rank share stops shrinking. The MLA latent is not sharded
  * by head: every rank holds all of it (sizing notes §1, an inference not confirmed by a source).
  */
-export function kvShards(model: ModelInfo, tensorParallel: number): number {
+function kvShards(model: ModelInfo, tensorParallel: number): number {
   return model.mla ? 1 : Math.min(tensorParallel, model.numKeyValueHeads);
 }
 
@@ -112,7 +112,7 @@ const ACTIVATION_GIB_MOE = 8.0;
 const ACTIVATION_GIB_MULTIMODAL = 2.5;
 const ACTIVATION_GIB_DENSE = 5.5;
 
-export function activationPeakGiB(model: ModelInfo): number {
+function activationPeakGiB(model: ModelInfo): number {
   const byArchitecture = ACTIVATION_GIB_BY_ARCHITECTURE.get(model.architecture);
   if (byArchitecture !== undefined) return byArchitecture;
   if (model.moe) return ACTIVATION_GIB_MOE;
@@ -120,6 +120,6 @@ export function activationPeakGiB(model: ModelInfo): number {
 }
 
 /** HIP runtime and communication buffers outside torch's allocator; RCCL adds to it from TP 2. */
-export function nonTorchGiB(tensorParallel: number): number {
+function nonTorchGiB(tensorParallel: number): number {
   return tensorParallel === 1 ? 0.15 : 0.6;
 }

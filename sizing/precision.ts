@@ -24,7 +24,7 @@ const QUANTIZED_BYTES_PER_PARAM: Readonly<Record<Precision, number>> = {
   int4: 0.5 + (2 + 0.5) / 128,
 };
 
-export function isQuantized(precision: Precision): boolean {
+function isQuantized(precision: Precision): boolean {
   return precision !== 'bf16' && precision !== 'fp16';
 }
 

@@ -184,6 +184,12 @@ describe('cross-document rules', () => {
     ]);
   });
 
+  it('fails on a runtime the fleet has no image for, at the runtime', () => {
+    expect(lines(load({ models: `${MODEL}  runtime: sglang\n` }))).toEqual([
+      'specs/models.yaml:8:12: error: spec.runtime: runtime "sglang" is not supported yet: the fleet has no image for it, only images.vllm',
+    ]);
+  });
+
   it('does not warn about the default allowed precisions', () => {
     expect(load({ models: `${MODEL}  precision: auto\n` }).diagnostics).toEqual([]);
   });
