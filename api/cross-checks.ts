@@ -198,12 +198,20 @@ function runtimeChecks(model: Loaded<Model>): Diagnostic[] {
   return [diagnostic(model.source.at('spec.runtime'), 'error', 'spec.runtime', message)];
 }
 
-/** A tag can move; the rendered manifests should mean the same thing every time they are applied. */
+/**
+ * A tag can move; the rendered manifests should mean the same thing every time they are applied.
+ * For the vLLM image it is an error: KServe rewrites the image of a runtime it recognises unless
+ * the image is pinned by digest, and with AMD GPUs it rewrites to a CPU image.
+ */
 function imageChecks(fleet: Loaded<Fleet>): Diagnostic[] {
-  return (['vllm', 'partitioner'] as const)
-    .filter((name) => !/@sha256:[0-9a-f]{64}$/.test(fleet.spec.images[name]))
-    .map((name) => {
-      const path = `spec.images.${name}`;
-      return diagnostic(fleet.source.at(path), 'warning', path, 'image is not pinned by digest (name:tag@sha256:…); the manifests change meaning when the tag moves');
-    });
+  const unpinned = (name: 'vllm' | 'partitioner') => !/@sha256:[0-9a-f]{64}$/.test(fleet.spec.images[name]);
+  const at = (name: string) => fleet.source.at(`spec.images.${name}`);
+  return [
+    ...(unpinned('vllm')
+      ? [diagnostic(at('vllm'), 'error', 'spec.images.vllm', 'must be pinned by digest (name[:tag]@sha256:<64 hex>): KServe rewrites unpinned vLLM images, to a CPU image on AMD GPUs')]
+      : []),
+    ...(unpinned('partitioner')
+      ? [diagnostic(at('partitioner'), 'warning', 'spec.images.partitioner', 'image is not pinned by digest (name:tag@sha256:…); the manifests change meaning when the tag moves')]
+      : []),
+  ];
 }

@@ -125,7 +125,14 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         process.stderr.write(`${out}: left unchanged\n`);
         return EXIT_INVALID;
       }
-      const tree = renderDist(result.compiled);
+      let tree;
+      try {
+        tree = renderDist(result.compiled);
+      } catch (error) {
+        // A construct refused its input (every spec check passed, so this names a gap in them).
+        process.stderr.write(`aim-gpu synth: error: ${(error as Error).message}\n${out}: left unchanged\n`);
+        return EXIT_INVALID;
+      }
       writeTreeAtomically(out, tree);
       const { summary } = result.compiled.plan;
       process.stdout.write(

@@ -210,10 +210,19 @@ describe('cross-document rules', () => {
     expect(result.spec?.pools[0]?.spec.allowMixedProfiles).toBe(true);
   });
 
-  it('warns on an image not pinned by digest', () => {
+  it('fails on a vLLM image not pinned by digest, which KServe would rewrite', () => {
     const fleet = FLEET.replace(/(vllm: \S+)@sha256:[0-9a-f]+/, '$1');
+    const result = load({ fleet });
+    expect(lines(result)).toEqual([
+      'specs/fleet.yaml:7:11: error: spec.images.vllm: must be pinned by digest (name[:tag]@sha256:<64 hex>): KServe rewrites unpinned vLLM images, to a CPU image on AMD GPUs',
+    ]);
+    expect(result.spec).toBeUndefined();
+  });
+
+  it('warns on a partitioner image not pinned by digest', () => {
+    const fleet = FLEET.replace(/(partitioner: \S+)@sha256:[0-9a-f]+/, '$1');
     expect(lines(load({ fleet }))).toEqual([
-      'specs/fleet.yaml:7:11: warning: spec.images.vllm: image is not pinned by digest (name:tag@sha256:…); the manifests change meaning when the tag moves',
+      'specs/fleet.yaml:8:18: warning: spec.images.partitioner: image is not pinned by digest (name:tag@sha256:…); the manifests change meaning when the tag moves',
     ]);
   });
 
