@@ -54,7 +54,9 @@ function report(diagnostics: readonly Diagnostic[]): boolean {
   return hasErrors(diagnostics);
 }
 
-function readPlan(file: string): Plan | undefined {
+/** The plan last written to `out`: the previous plan that keeps unchanged replicas in place. */
+function planIn(out: string): Plan | undefined {
+  const file = join(out, 'plan.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Plan) : undefined;
 }
 
@@ -87,7 +89,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     options: { specs: SPECS, out: OUT },
     async run(values) {
       const out = String(values.out);
-      const result = await compile(String(values.specs), readPlan(join(out, 'plan.json')));
+      const result = await compile(String(values.specs), planIn(out));
       if (report(result.diagnostics)) return EXIT_INVALID;
       process.stdout.write(`${String(values.specs)}: valid\n`);
       return EXIT_OK;
@@ -104,7 +106,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     async run(values) {
       const format = oneOf('format', values.format, ['text', 'markdown', 'json'] as const);
       const out = String(values.out);
-      const base = values.base === undefined ? readPlan(join(out, 'plan.json')) : await planAtRef(String(values.base), out);
+      const base = values.base === undefined ? planIn(out) : await planAtRef(String(values.base), out);
       const result = await compile(String(values.specs), base);
       const invalid = report(result.diagnostics);
       if (!result.compiled) return EXIT_INVALID;
@@ -120,7 +122,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     options: { specs: SPECS, out: OUT },
     async run(values) {
       const out = String(values.out);
-      const result = await compile(String(values.specs), readPlan(join(out, 'plan.json')));
+      const result = await compile(String(values.specs), planIn(out));
       if (report(result.diagnostics) || !result.compiled) {
         process.stderr.write(`${out}: left unchanged\n`);
         return EXIT_INVALID;
