@@ -31,10 +31,10 @@ for (const c of '0123456789_.:+- abcdefABCDEFxXoObBtTzZ') NUMERIC[c.charCodeAt(0
 
 /**
  * Most strings in a manifest (names, labels, images, flags) in one test: a first character that
- * starts no YAML construct and no number, then only characters that never matter to YAML. Such a
- * string is plain unless it is one of the special words.
+ * starts no YAML construct and no number (`e`/`E` can: some YAML 1.1 parsers read `E+1` as a float),
+ * then only characters that never matter to YAML. Such a string is plain unless it is a special word.
  */
-const SIMPLE = /^[A-Za-z_\/][\w.\/=@$()+-]*$/;
+const SIMPLE = /^[A-DF-Za-df-z_\/][\w.\/=@$()+-]*$/;
 
 /** Lower-cased words that resolve to a bool, null, infinity, NaN, merge or value key in some schema. */
 const SPECIAL_WORDS = new Set([
@@ -219,11 +219,19 @@ function isPlainSafe(text: string): boolean {
   return length > 5 || !SPECIAL_WORDS.has(text.toLowerCase());
 }
 
-/** A digit or a dot, after an optional sign. */
+/** A digit, a dot, or an exponent with no mantissa (`E+1`, `e5`), after an optional sign. */
 function startsLikeNumber(text: string): boolean {
-  let c = text.charCodeAt(0);
-  if (c === PLUS || c === DASH) c = text.charCodeAt(1);
-  return c === DOT || (c >= 0x30 && c <= 0x39);
+  let i = text.charCodeAt(0) === PLUS || text.charCodeAt(0) === DASH ? 1 : 0;
+  let c = text.charCodeAt(i);
+  if (c === 0x45 || c === 0x65) {
+    c = text.charCodeAt(++i);
+    return c === PLUS || c === DASH || isDigit(c);
+  }
+  return c === DOT || isDigit(c);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /**

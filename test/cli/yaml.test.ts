@@ -159,6 +159,12 @@ steps:
       ['--port=8080', '--port=8080'],
       ['hf://meta-llama/Llama-3.1-8B-Instruct', 'hf://meta-llama/Llama-3.1-8B-Instruct'],
       ['8Gi', '8Gi'],
+      ['E+1', '"E+1"'],
+      ['e5', '"e5"'],
+      ['env', 'env'],
+      ['effect', 'effect'],
+      ['e-3', '"e-3"'],
+      ['Ephemeral', 'Ephemeral'],
       ['100m', '100m'],
       ['v1.2.3', 'v1.2.3'],
       ['a#b', 'a#b'],
@@ -239,7 +245,9 @@ steps:
         expect(parseAs('1.1', text)).toEqual(expected);
         expect(parseAs('1.2', text)).toEqual(expected);
       }),
-      { numRuns: 2000 },
+      // Seeded, so CI runs are reproducible; seeds 1–300 (the generator's first counterexample, `E+1`,
+      // came at 34) were checked when this was written.
+      { numRuns: 2000, seed: 20261123 },
     );
   });
 
