@@ -1,4 +1,4 @@
-import { GPU_CATALOG, findProfile } from '../sizing/gpus.ts';
+import { GPU_CATALOG, findProfile } from '../hardware/gpus.ts';
 import { diagnostic } from './diagnostics.ts';
 import { didYouMean } from './suggest.ts';
 import type { Diagnostic, Fleet, GpuProduct, Model, NodePool, Precision, SourceLocation } from './types.ts';

@@ -1,4 +1,4 @@
-import { defaultProfiles, gpuInfo } from '../sizing/gpus.ts';
+import { defaultProfiles, gpuInfo } from '../hardware/gpus.ts';
 import type {
   Fleet,
   FleetGitOps,
@@ -18,7 +18,7 @@ import type {
 /**
  * Defaults: a document the schema accepted → the resolved resource every later stage receives.
  * Each default here is the `@default` of `api/types.ts` and the `default` of the JSON Schema
- * (a test keeps the two in step). Catalog-dependent ones come from `sizing/gpus.ts`.
+ * (a test keeps the two in step). Catalog-dependent ones come from `hardware/gpus.ts`.
  */
 
 /** What a user may leave out: every field optional, nested objects included. */

@@ -5,11 +5,14 @@
  * point at a file, line and column.
  */
 
+import type { GpuProduct, Precision, ProfileName } from '../hardware/vocabulary.ts';
+
+/** The hardware vocabulary lives in the bottom layer; the spec language re-exports it. */
+export { COMPUTE_MODES, GPU_PRODUCTS, MEMORY_MODES, PRECISIONS } from '../hardware/vocabulary.ts';
+export type { ComputeMode, GpuProduct, MemoryMode, Precision, ProfileName } from '../hardware/vocabulary.ts';
+
 export const API_VERSION = 'gpusharing.aim/v1alpha1';
 
-/** Weight precisions a model can be served at. */
-export const PRECISIONS = ['bf16', 'fp16', 'fp8', 'int8', 'int4'] as const;
-export type Precision = (typeof PRECISIONS)[number];
 /** Precisions a model may name a pre-quantized checkpoint for (`spec.checkpoints`). */
 export const CHECKPOINT_PRECISIONS = ['fp8', 'int8', 'int4'] as const satisfies readonly Precision[];
 export type PrecisionChoice = Precision | 'auto';
@@ -17,17 +20,6 @@ export type PrecisionChoice = Precision | 'auto';
 /** Planning order, highest first. */
 export const PRIORITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
-
-export const GPU_PRODUCTS = ['MI300X', 'MI325X', 'MI300A', 'MI350X', 'MI355X'] as const;
-export type GpuProduct = (typeof GPU_PRODUCTS)[number];
-
-export const COMPUTE_MODES = ['SPX', 'DPX', 'TPX', 'QPX', 'CPX'] as const;
-export type ComputeMode = (typeof COMPUTE_MODES)[number];
-export const MEMORY_MODES = ['NPS1', 'NPS2', 'NPS4'] as const;
-export type MemoryMode = (typeof MEMORY_MODES)[number];
-
-/** A partition profile name as users write it: `<compute>-<memory>`, e.g. `CPX-NPS4`. */
-export type ProfileName = `${ComputeMode}-${MemoryMode}`;
 
 export const TENSOR_PARALLEL_DEGREES = [1, 2, 4, 8] as const;
 export type TensorParallelDegree = (typeof TENSOR_PARALLEL_DEGREES)[number];

@@ -9,7 +9,7 @@ import { type PlanInput, planHeuristic } from '../planner/heuristic.ts';
 import { planExact } from '../planner/exact.ts';
 import type { Plan } from '../planner/types.ts';
 import { fitsPartition } from '../sizing/budget.ts';
-import { findProfile } from '../sizing/gpus.ts';
+import { findProfile } from '../hardware/gpus.ts';
 import { applyChange, CHANGES, type Change, changedModel } from './generate-changes.ts';
 import { type FleetKind, generateInstance, type Instance, type InstanceSpec, type Load } from './generate.ts';
 

@@ -1,6 +1,6 @@
 import { COMPUTE_MODES, GPU_PRODUCTS, MEMORY_MODES, type ComputeMode, type GpuProduct, type MemoryMode } from '../api/types.ts';
 import schema from '../api/v1alpha1.schema.json' with { type: 'json' };
-import { defaultProfiles, GPU_CATALOG } from '../sizing/gpus.ts';
+import { defaultProfiles, GPU_CATALOG } from '../hardware/gpus.ts';
 
 /**
  * `aim-gpu discover`: what `amd-smi static --json` says about one node, as a NodePool fragment.

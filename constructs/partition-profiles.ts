@@ -1,6 +1,6 @@
 import type { NodePool } from '../api/types.ts';
 import type { PlanNode } from '../planner/types.ts';
-import { findProfile } from '../sizing/gpus.ts';
+import { findProfile } from '../hardware/gpus.ts';
 import { profileLabelValue } from './labels.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { GpuProduct, NodePool, ProfileName } from '../api/types.ts';
-import { findProfile } from '../sizing/gpus.ts';
-import type { PartitionProfile } from '../sizing/types.ts';
+import { findProfile } from '../hardware/gpus.ts';
+import type { PartitionProfile } from '../hardware/types.ts';
 
 /** What the planner needs to know about one NodePool. */
 export interface PoolCapacity {

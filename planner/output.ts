@@ -1,7 +1,7 @@
 import { API_VERSION } from '../api/types.ts';
 import { gpuMemoryUtilization, reservedGiB } from '../sizing/budget.ts';
-import { gpuInfo } from '../sizing/gpus.ts';
-import type { PartitionProfile } from '../sizing/types.ts';
+import { gpuInfo } from '../hardware/gpus.ts';
+import type { PartitionProfile } from '../hardware/types.ts';
 import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
 import type { PartitionRef, Plan, PlanGpu, PlanNode, PlanProfile, PlanReplica, PlanSummary, UnschedulableReplica } from './types.ts';
 

@@ -4,7 +4,7 @@ import { GPU_PRODUCTS, type GpuProduct, type Precision } from '../api/types.ts';
 import { DEFAULT_MAX_MODEL_LEN } from './candidates.ts';
 import { estimateMemory } from './estimate.ts';
 import { profilesBySize, profilePartitionsPerNode, round2, shardableDegrees, smallestFit } from './fit.ts';
-import { GPU_CATALOG } from './gpus.ts';
+import { GPU_CATALOG } from '../hardware/gpus.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { defaultKvCacheDtype, engineFlags } from './precision.ts';
 import type { ModelInfo } from './types.ts';

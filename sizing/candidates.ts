@@ -1,5 +1,5 @@
 import { TENSOR_PARALLEL_DEGREES, type Model, type ModelSpec, type NodePool, type Precision, type Spec } from '../api/types.ts';
-import { findProfile, GPU_CATALOG } from './gpus.ts';
+import { findProfile, GPU_CATALOG } from '../hardware/gpus.ts';
 import { nativePrecision } from './precision.ts';
 import type { ModelInfo } from './types.ts';
 

@@ -2,10 +2,10 @@ import { GPU_PRODUCTS, type GpuProduct, type Precision, type ProfileName } from 
 import { DEFAULT_MAX_MODEL_LEN, tensorParallelProblem } from './candidates.ts';
 import { estimateMemory } from './estimate.ts';
 import { round2, shardableDegrees, smallestFit } from './fit.ts';
-import { GPU_CATALOG } from './gpus.ts';
+import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { suggestModelId, type ModelCatalog } from './model-catalog.ts';
 import { defaultKvCacheDtype, engineFlags, nativePrecision, type KvCacheDtype } from './precision.ts';
-import type { PrecisionSupport } from './types.ts';
+import type { PrecisionSupport } from '../hardware/types.ts';
 
 /** `aim-gpu explain`: where every number of one model's sizing comes from, and where it fits. */
 

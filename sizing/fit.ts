@@ -1,7 +1,8 @@
 import { TENSOR_PARALLEL_DEGREES } from '../api/types.ts';
 import { fitsPartition } from './budget.ts';
 import { tensorParallelProblem } from './candidates.ts';
-import type { GpuProductInfo, ModelInfo, PartitionProfile } from './types.ts';
+import type { GpuProductInfo, PartitionProfile } from '../hardware/types.ts';
+import type { ModelInfo } from './types.ts';
 
 /**
  * Whether a model fits a product's partitions, for reports (explain, AIM profiles). No headroom:

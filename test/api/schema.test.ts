@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadSpecTexts } from '../../api/load.ts';
 import { API_VERSION, CHECKPOINT_PRECISIONS, GPU_PRODUCTS, PRECISIONS, PRIORITIES, TENSOR_PARALLEL_DEGREES } from '../../api/types.ts';
 import schema from '../../api/v1alpha1.schema.json' with { type: 'json' };
-import { GPU_CATALOG } from '../../sizing/gpus.ts';
+import { GPU_CATALOG } from '../../hardware/gpus.ts';
 import { FLEET, MODEL, POOL } from './helpers.ts';
 
 interface SchemaNode {

@@ -1,6 +1,6 @@
 import type { ComputeMode, GpuProduct, MemoryMode, NodePool, ProfileName, Taint } from '../../api/types.ts';
 import type { PlanNode } from '../../planner/types.ts';
-import { findProfile } from '../../sizing/gpus.ts';
+import { findProfile } from '../../hardware/gpus.ts';
 
 const source = {
   file: 'specs/pools.yaml',

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { PRIORITIES, type GpuProduct, type Precision, type ProfileName } from '../../api/types.ts';
 import type { PoolCapacity } from '../../planner/capacity.ts';
 import type { PlanInput } from '../../planner/heuristic.ts';
-import { GPU_CATALOG } from '../../sizing/gpus.ts';
+import { GPU_CATALOG } from '../../hardware/gpus.ts';
 import type { ModelDemand } from '../../sizing/types.ts';
 import { options } from './fixtures.ts';
 

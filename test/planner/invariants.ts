@@ -2,8 +2,9 @@ import { PRIORITIES, type Priority } from '../../api/types.ts';
 import type { PlanInput } from '../../planner/heuristic.ts';
 import type { Plan, PlanNode } from '../../planner/types.ts';
 import { fitsPartition } from '../../sizing/budget.ts';
-import { findProfile } from '../../sizing/gpus.ts';
-import type { DemandOption, ModelDemand, PartitionProfile } from '../../sizing/types.ts';
+import { findProfile } from '../../hardware/gpus.ts';
+import type { PartitionProfile } from '../../hardware/types.ts';
+import type { DemandOption, ModelDemand } from '../../sizing/types.ts';
 
 /**
  * Independent checks of a plan against its input, written from the rules (not from the planner's

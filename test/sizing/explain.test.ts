@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { explainModel, renderExplainText } from '../../sizing/explain.ts';
-import { GPU_CATALOG } from '../../sizing/gpus.ts';
+import { GPU_CATALOG } from '../../hardware/gpus.ts';
 import { catalog } from './fixtures.ts';
 
 const LLAMA = 'meta-llama/Llama-3.1-8B-Instruct';

@@ -1,5 +1,5 @@
 import type { GpuProduct, Model, NodePool, ProfileName, Spec } from '../../api/types.ts';
-import { defaultProfiles, gpuInfo } from '../../sizing/gpus.ts';
+import { defaultProfiles, gpuInfo } from '../../hardware/gpus.ts';
 import { loadModelCatalog } from '../../sizing/model-catalog.ts';
 import { fleet, pool as basePool } from '../support/resources.ts';
 

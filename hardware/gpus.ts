@@ -1,4 +1,4 @@
-import type { ComputeMode, GpuProduct, MemoryMode, Precision, ProfileName } from '../api/types.ts';
+import type { ComputeMode, GpuProduct, MemoryMode, Precision, ProfileName } from './vocabulary.ts';
 import type { GpuProductInfo, PartitionProfile, PrecisionSupport } from './types.ts';
 
 /**
