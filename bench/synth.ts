@@ -12,6 +12,7 @@ import { App } from 'cdk8s';
 import { execa } from 'execa';
 import { loadSpecDir } from '../api/load.ts';
 import { renderManifests, writeTreeAtomically } from '../cli/tree.ts';
+import { committedPlan, PLAN_FILE, PLAN_MARKDOWN_FILE } from '../cli/compile.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
 import { planFleet, poolCapacity } from '../planner/plan.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
@@ -136,8 +137,8 @@ async function measure(nodes: number, models: number): Promise<Row> {
     const construct = lap();
     const tree = new Map([
       ...renderManifests(app),
-      ['plan.json', JSON.stringify(plan, null, 2) + '\n'],
-      ['plan.md', renderPlanMarkdown(plan)],
+      [PLAN_FILE, JSON.stringify(committedPlan(plan), null, 2) + '\n'],
+      [PLAN_MARKDOWN_FILE, renderPlanMarkdown(committedPlan(plan))],
     ]);
     const render = lap();
     writeTreeAtomically(out, tree);

@@ -1,19 +1,22 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
+import { didYouMean } from '../api/suggest.ts';
 import type { Diagnostic } from '../api/types.ts';
-import { diffPlans } from '../planner/diff.ts';
+import { diffPlans, isEmptyDiff } from '../planner/diff.ts';
 import { renderDiffMarkdown, renderDiffText } from '../planner/render.ts';
-import type { Plan } from '../planner/types.ts';
+import { compareTrees } from '../review/files.ts';
 import { writeAimProfiles } from '../sizing/aim-profiles.ts';
 import { explainModel, renderExplainText } from '../sizing/explain.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
 import { compile, renderDist } from './compile.ts';
 import { DiscoverError, discoverNode, isNodeName, isPoolName, nodePoolFragment } from './discover.ts';
+import { planIn, planInTree, readOutputTree, treeAtRef } from './outputs.ts';
+import type { Reporter, Streams } from './reporter.ts';
 import { writeTreeAtomically } from './tree.ts';
-import { EXIT_INVALID, EXIT_OK, UsageError } from './usage.ts';
+import { EXIT_CHANGES, EXIT_INVALID, EXIT_OK, plural, UsageError } from './usage.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -22,21 +25,38 @@ interface Option {
   readonly help: string;
   readonly valueName?: string;
   readonly default?: string;
+  readonly short?: string;
+}
+
+/** What every command gets besides its options: where to write, how loud. */
+export interface Context {
+  readonly reporter: Reporter;
+  readonly streams: Streams;
 }
 
 export interface Command {
   readonly summary: string;
   readonly positional?: string;
   readonly options: Readonly<Record<string, Option>>;
-  run(values: Values, positionals: readonly string[]): Promise<number>;
+  run(values: Values, positionals: readonly string[], context: Context): Promise<number>;
 }
 
-const SPECS: Option = { type: 'string', valueName: 'DIR', default: 'specs', help: 'spec directory (default specs)' };
+const SPECS: Option = { type: 'string', valueName: 'DIR', default: 'specs', help: 'spec directory (default specs; also the first argument)' };
 const OUT: Option = { type: 'string', valueName: 'DIR', default: 'dist', help: 'output directory (default dist)' };
+
+/** The spec directory: `--specs DIR` or the one positional argument, never both, never ignored. */
+function specDir(values: Values, positionals: readonly string[]): string {
+  if (positionals.length > 1) throw new UsageError(`expects at most one spec directory, got ${positionals.length}: ${positionals.join(' ')}`);
+  const [positional] = positionals;
+  if (positional !== undefined && values.specs !== undefined && values.specs !== positional) {
+    throw new UsageError(`got the spec directory twice: "${positional}" and --specs "${String(values.specs)}"`);
+  }
+  return positional ?? String(values.specs ?? SPECS.default);
+}
 
 function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
   if (allowed.includes(value as T)) return value as T;
-  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${String(value)}"`);
+  throw new UsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${String(value)}"${didYouMean(String(value), allowed)}`);
 }
 
 function positiveInteger(flag: string, value: unknown): number | undefined {
@@ -46,26 +66,13 @@ function positiveInteger(flag: string, value: unknown): number | undefined {
   return n;
 }
 
-/** Prints every diagnostic and a count; returns true when there was an error. */
-function report(diagnostics: readonly Diagnostic[]): boolean {
-  for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+/** Prints every diagnostic (warnings not under --quiet) and a count; returns true when there was an error. */
+function report(diagnostics: readonly Diagnostic[], context: Context): boolean {
+  const shown = context.reporter.quiet ? diagnostics.filter((d) => d.severity === 'error') : diagnostics;
+  for (const d of shown) context.streams.err.write(formatDiagnostic(d) + '\n');
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
-  if (diagnostics.length > 0) process.stderr.write(`${errors} error(s), ${diagnostics.length - errors} warning(s)\n`);
+  if (shown.length > 0) context.streams.err.write(`${plural(errors, 'error')}, ${plural(diagnostics.length - errors, 'warning')}\n`);
   return hasErrors(diagnostics);
-}
-
-/** The plan last written to `out`: the previous plan that keeps unchanged replicas in place. */
-function planIn(out: string): Plan | undefined {
-  const file = join(out, 'plan.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Plan) : undefined;
-}
-
-/** The plan committed at a git ref (`git show REF:./<out>/plan.json`); none when the file is not there. */
-async function planAtRef(ref: string, out: string): Promise<Plan | undefined> {
-  const shown = await execa('git', ['show', `${ref}:./${join(out, 'plan.json')}`], { reject: false });
-  if (shown.exitCode === 0) return JSON.parse(shown.stdout) as Plan;
-  if (/does not exist|exists on disk, but not in/.test(shown.stderr)) return undefined;
-  throw new UsageError(`cannot read the plan at git ref "${ref}": ${shown.stderr.trim()}`);
 }
 
 /** `amd-smi static --json` of this node, or the saved output in `file`. */
@@ -86,60 +93,87 @@ async function amdSmiStatic(file: string | undefined): Promise<string> {
 export const COMMANDS: Readonly<Record<string, Command>> = {
   validate: {
     summary: 'load and check every spec file, sizing and fit included; print every problem',
+    positional: '[SPECS]',
     options: { specs: SPECS, out: OUT },
-    async run(values) {
-      const out = String(values.out);
-      const result = await compile(String(values.specs), planIn(out));
-      if (report(result.diagnostics)) return EXIT_INVALID;
-      process.stdout.write(`${String(values.specs)}: valid\n`);
+    async run(values, positionals, context) {
+      const specs = specDir(values, positionals);
+      const result = await compile(specs, planIn(String(values.out)), (stage) => context.reporter.stage(stage));
+      if (report(result.diagnostics, context)) return EXIT_INVALID;
+      context.reporter.info(`${specs}: valid`, 'out');
       return EXIT_OK;
     },
   },
   plan: {
     summary: 'compute the plan and its diff against the plan committed at a git ref (or in --out)',
+    positional: '[SPECS]',
     options: {
       specs: SPECS,
       out: OUT,
-      base: { type: 'string', valueName: 'GITREF', help: 'diff against `git show GITREF:<out>/plan.json`' },
+      base: { type: 'string', valueName: 'GITREF', help: 'diff against the output committed at GITREF (default: what --out holds)' },
       format: { type: 'string', valueName: 'FORMAT', default: 'text', help: 'text | markdown | json (default text)' },
+      'exit-code': { type: 'boolean', help: 'exit 2 when the plan changes anything, 0 when not, 1 on error' },
     },
-    async run(values) {
+    async run(values, positionals, context) {
+      const specs = specDir(values, positionals);
       const format = oneOf('format', values.format, ['text', 'markdown', 'json'] as const);
       const out = String(values.out);
-      const base = values.base === undefined ? planIn(out) : await planAtRef(String(values.base), out);
-      const result = await compile(String(values.specs), base);
-      const invalid = report(result.diagnostics);
+      context.reporter.stage('read base');
+      const baseFiles = values.base === undefined ? readOutputTree(out) : await treeAtRef(String(values.base), out);
+      const base = planInTree(baseFiles);
+      const result = await compile(specs, base, (stage) => context.reporter.stage(stage));
+      const invalid = report(result.diagnostics, context);
       if (!result.compiled) return EXIT_INVALID;
       const { plan } = result.compiled;
       const diff = diffPlans(base, plan);
-      if (format === 'json') process.stdout.write(JSON.stringify({ plan, diff }, null, 2) + '\n');
-      else process.stdout.write(format === 'markdown' ? renderDiffMarkdown(diff, plan) : renderDiffText(diff, plan));
-      return invalid ? EXIT_INVALID : EXIT_OK;
+      const write = (text: string) => context.streams.out.write(text);
+      if (format === 'json') write(JSON.stringify({ plan, diff }, null, 2) + '\n');
+      else write(format === 'markdown' ? renderDiffMarkdown(diff, plan) : renderDiffText(diff, plan));
+      if (invalid) return EXIT_INVALID;
+      return values['exit-code'] && !isEmptyDiff(diff) ? EXIT_CHANGES : EXIT_OK;
     },
   },
   synth: {
-    summary: 'write manifests, plan.json and plan.md to --out, atomically',
-    options: { specs: SPECS, out: OUT },
-    async run(values) {
+    summary: 'write manifests, the plan and its markdown to --out, atomically (--check: only compare)',
+    positional: '[SPECS]',
+    options: {
+      specs: SPECS,
+      out: OUT,
+      check: { type: 'boolean', help: 'write nothing; exit 1 listing the files that would change when --out is stale' },
+    },
+    async run(values, positionals, context) {
+      const specs = specDir(values, positionals);
       const out = String(values.out);
-      const result = await compile(String(values.specs), planIn(out));
-      if (report(result.diagnostics) || !result.compiled) {
-        process.stderr.write(`${out}: left unchanged\n`);
+      const current = readOutputTree(out);
+      const result = await compile(specs, planInTree(current), (stage) => context.reporter.stage(stage));
+      if (report(result.diagnostics, context) || !result.compiled) {
+        context.streams.err.write(`${out}: left unchanged\n`);
         return EXIT_INVALID;
       }
       let tree;
       try {
+        context.reporter.stage('construct');
         tree = renderDist(result.compiled);
       } catch (error) {
         // A construct refused its input (every spec check passed, so this names a gap in them).
-        process.stderr.write(`aim-gpu synth: error: ${(error as Error).message}\n${out}: left unchanged\n`);
+        context.streams.err.write(`aim-gpu synth: error: ${(error as Error).message}\n${out}: left unchanged\n`);
         return EXIT_INVALID;
       }
-      writeTreeAtomically(out, tree);
       const { summary } = result.compiled.plan;
-      process.stdout.write(
-        `${out}: wrote ${tree.size} files; ${summary.placed}/${summary.replicas} replicas on ${summary.gpusUsed}/${summary.gpus} GPUs\n`,
-      );
+      const placed = `${summary.placed}/${plural(summary.replicas, 'replica')} on ${summary.gpusUsed}/${plural(summary.gpus, 'GPU')}`;
+      if (values.check) {
+        context.reporter.stage('compare');
+        const changes = compareTrees(current, tree);
+        if (changes.length === 0) {
+          context.reporter.info(`${out}: up to date (${plural(tree.size, 'file')}; ${placed})`);
+          return EXIT_OK;
+        }
+        for (const c of changes) context.streams.err.write(`${c.change.padEnd(8)} ${join(out, c.path)}\n`);
+        context.streams.err.write(`${out}: stale, ${plural(changes.length, 'file')} would change; run \`npx aim-gpu synth\` and commit ${out}/\n`);
+        return EXIT_INVALID;
+      }
+      context.reporter.stage('write');
+      writeTreeAtomically(out, tree);
+      context.reporter.info(`${out}: wrote ${plural(tree.size, 'file')}; ${placed}`);
       return EXIT_OK;
     },
   },
@@ -153,7 +187,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       concurrency: { type: 'string', valueName: 'C', help: 'full-length sequences held at once (default 1)' },
       format: { type: 'string', valueName: 'FORMAT', default: 'text', help: 'text | json (default text)' },
     },
-    async run(values, positionals) {
+    async run(values, positionals, context) {
       const [model, ...extra] = positionals;
       if (model === undefined || extra.length > 0) throw new UsageError('expects exactly one MODEL (a Hugging Face id)');
       const format = oneOf('format', values.format, ['text', 'json'] as const);
@@ -162,7 +196,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
           ? undefined
           : oneOf('precision', values.precision, ['bf16', 'fp16', 'fp8', 'int8', 'int4'] as const);
       const catalog = loadModelCatalog();
-      if (report(catalog.diagnostics)) return EXIT_INVALID;
+      if (report(catalog.diagnostics, context)) return EXIT_INVALID;
       let explained;
       try {
         explained = explainModel(catalog.models, model, {
@@ -172,10 +206,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
           concurrency: positiveInteger('concurrency', values.concurrency),
         });
       } catch (error) {
-        process.stderr.write(`aim-gpu explain: error: ${(error as Error).message}\n`);
+        context.streams.err.write(`aim-gpu explain: error: ${(error as Error).message}\n`);
         return EXIT_INVALID;
       }
-      process.stdout.write(format === 'json' ? JSON.stringify(explained, null, 2) + '\n' : renderExplainText(explained));
+      context.streams.out.write(format === 'json' ? JSON.stringify(explained, null, 2) + '\n' : renderExplainText(explained));
       return EXIT_OK;
     },
   },
@@ -186,7 +220,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       name: { type: 'string', valueName: 'POOL', help: 'NodePool name (default: the product, e.g. mi300x)' },
       node: { type: 'string', valueName: 'NAME', help: 'node name, kubernetes.io/hostname (default: this host\'s name)' },
     },
-    async run(values, positionals) {
+    async run(values, positionals, context) {
       if (positionals.length > 0) throw new UsageError(`takes no arguments, got "${positionals.join(' ')}"`);
       const name = values.name === undefined ? undefined : String(values.name);
       if (name !== undefined && !isPoolName(name)) throw new UsageError(`--name must be a DNS-1123 label (lowercase letters, digits, "-"), got "${name}"`);
@@ -197,11 +231,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         const host = node ?? hostname().toLowerCase();
         if (!isNodeName(host)) throw new DiscoverError(`this host's name "${host}" is not a Kubernetes node name; give --node NAME`);
         const found = discoverNode(await amdSmiStatic(values.from === undefined ? undefined : String(values.from)));
-        process.stdout.write(nodePoolFragment(found, { node: host, ...(name !== undefined && { name }) }));
+        context.streams.out.write(nodePoolFragment(found, { node: host, ...(name !== undefined && { name }) }));
         return EXIT_OK;
       } catch (error) {
         if (!(error instanceof DiscoverError)) throw error;
-        process.stderr.write(`aim-gpu discover: error: ${error.message}\n`);
+        context.streams.err.write(`aim-gpu discover: error: ${error.message}\n`);
         return EXIT_INVALID;
       }
     },
@@ -209,11 +243,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   profiles: {
     summary: 'regenerate the AIM profiles (one JSON per catalog model and precision)',
     options: { 'out-dir': { type: 'string', valueName: 'DIR', default: 'aim_profiles', help: 'directory (default aim_profiles)' } },
-    async run(values) {
+    async run(values, _positionals, context) {
       const catalog = loadModelCatalog();
-      if (report(catalog.diagnostics)) return EXIT_INVALID;
+      if (report(catalog.diagnostics, context)) return EXIT_INVALID;
       const written = writeAimProfiles(catalog.models, String(values['out-dir']));
-      process.stdout.write(`${String(values['out-dir'])}: wrote ${written} profiles\n`);
+      context.reporter.info(`${String(values['out-dir'])}: wrote ${plural(written, 'profile')}`);
       return EXIT_OK;
     },
   },

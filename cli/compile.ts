@@ -27,19 +27,25 @@ export interface CompileResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-/** Load → check → size → plan. `previous` keeps unchanged replicas where they are. */
-export async function compile(specDir: string, previous?: Plan): Promise<CompileResult> {
+/**
+ * Load → check → size → plan. `previous` keeps unchanged replicas where they are; `onStage` hears
+ * each stage start (timings, progress).
+ */
+export async function compile(specDir: string, previous?: Plan, onStage: (stage: string) => void = () => {}): Promise<CompileResult> {
+  onStage('load');
   const loaded = loadSpecDir(specDir);
   const catalog = loadModelCatalog();
   const diagnostics = [...loaded.diagnostics, ...catalog.diagnostics];
   if (!loaded.spec || hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
   const spec = loaded.spec;
 
+  onStage('size');
   diagnostics.push(...checkModels(spec, catalog.models));
   if (hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
 
   const demands = sizeDemands(spec, catalog.models);
   const { planning } = spec.fleet.spec;
+  onStage('plan');
   const plan = await planFleet({
     pools: spec.pools.map(poolCapacity),
     demands: demands.map((d) => d.demand),
@@ -69,13 +75,34 @@ function unschedulableDiagnostics(spec: Spec, plan: Plan): Diagnostic[] {
   });
 }
 
-/** The whole `dist/` tree: manifests, `plan.json`, `plan.md`. */
+/**
+ * The machine-readable plan in the output tree. Its extension is not `.json` because
+ * `kubectl apply -R -f dist/` reads every `.json`, `.yaml` and `.yml` file as a manifest
+ * (kubectl's resource builder, FileExtensions); JSON with comments is a superset, so JSON tools
+ * and editors still read it. `plan.json` is where releases before 0.2 wrote it (read, never written).
+ */
+export const PLAN_FILE = 'plan.jsonc';
+export const LEGACY_PLAN_FILE = 'plan.json';
+export const PLAN_MARKDOWN_FILE = 'plan.md';
+
+/**
+ * The plan as committed: without the churn figures, which describe a change rather than the
+ * desired state (they compare against whatever the output held, so a second run would rewrite
+ * them). `aim-gpu plan` reports churn against the base.
+ */
+export function committedPlan(plan: Plan): Plan {
+  const { replicaMoves: _moves, profileChanges: _changes, ...summary } = plan.summary;
+  return { ...plan, summary: summary as Plan['summary'] };
+}
+
+/** The whole `dist/` tree: manifests, the plan, its markdown rendering. */
 export function renderDist(compiled: Compiled): Tree {
   const app = new App({ recordConstructMetadata: false });
   buildFleetCharts(app, compiled);
+  const plan = committedPlan(compiled.plan);
   return new Map([
     ...renderManifests(app),
-    ['plan.json', JSON.stringify(compiled.plan, null, 2) + '\n'],
-    ['plan.md', renderPlanMarkdown(compiled.plan)],
+    [PLAN_FILE, JSON.stringify(plan, null, 2) + '\n'],
+    [PLAN_MARKDOWN_FILE, renderPlanMarkdown(plan)],
   ]);
 }

@@ -20,7 +20,7 @@ export interface ArgoCdApplicationProps {
 /**
  * One Argo CD Application syncing the whole rendered tree. Stage order comes from the objects'
  * sync waves, so one Application is enough. Only `*.yaml` is read: a directory source would also
- * apply `.json` files such as `plan.json`. Server-side apply because InferenceServices can outgrow
+ * apply `.json` files. Server-side apply because InferenceServices can outgrow
  * the client-side last-applied annotation; dry runs are skipped for kinds whose CRDs (KServe) are
  * installed outside this Application. No resources finalizer: deleting the Application must not
  * delete every model and node setup with it.

@@ -41,7 +41,6 @@ export function renderPlanMarkdown(plan: Plan): string {
     '# GPU partition plan',
     '',
     summaryLine(plan) + '.',
-    `Against the previous plan: ${plan.summary.replicaMoves} replicas moved, ${plan.summary.profileChanges} nodes repartitioned.`,
     '',
     '## Nodes',
     '',

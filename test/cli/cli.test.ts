@@ -22,7 +22,7 @@ describe('aim-gpu command line', CLI_RUNS, () => {
     expect((await aimGpu(['deploy'])).exitCode).toBe(2);
     const unknownOption = await aimGpu(['validate', '--spec', 'specs']);
     expect(unknownOption.exitCode).toBe(2);
-    expect(unknownOption.stderr).toContain("Unknown option '--spec'");
+    expect(unknownOption.stderr).toContain('unknown option --spec (did you mean --specs?)');
     const badFormat = await aimGpu(['plan', '--format', 'yaml']);
     expect(badFormat.exitCode).toBe(2);
     expect(badFormat.stderr).toContain('--format must be one of text, markdown, json, got "yaml"');
@@ -82,6 +82,8 @@ describe('aim-gpu synth', CLI_RUNS, () => {
     const { execa } = await import('execa');
     const cdk8s = await execa('npx', ['cdk8s', 'synth', '--no-check-upgrade'], { cwd: ROOT, reject: false, env: { AIM_GPU_OUT: viaCdk8s } });
     expect(cdk8s.exitCode, cdk8s.stderr).toBe(0);
+    // It says what it wrote and where (the cdk8s CLI shows the app's stderr only).
+    expect(cdk8s.stderr).toMatch(new RegExp(`^${viaCdk8s}: wrote \\d+ files; \\d+/\\d+ replicas on \\d+/\\d+ GPUs$`, 'm'));
     expect(readTree(viaCdk8s)).toEqual(readTree(viaCli));
   });
 
@@ -105,13 +107,13 @@ describe('aim-gpu synth', CLI_RUNS, () => {
     const refused = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: replica llama-8b#\d+ is unschedulable: /);
-    expect(existsSync(join(out, 'plan.json'))).toBe(false);
+    expect(existsSync(join(out, 'plan.jsonc'))).toBe(false);
 
     const fleet = join(specs, 'fleet.yaml');
     writeFileSync(fleet, readFileSync(fleet, 'utf8').replace('allowUnschedulable: false', 'allowUnschedulable: true'));
     const allowed = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(allowed.exitCode).toBe(0);
-    const plan = JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8'));
+    const plan = JSON.parse(readFileSync(join(out, 'plan.jsonc'), 'utf8'));
     expect(plan.unschedulable.length).toBeGreaterThan(0);
     expect(plan.summary.placed + plan.unschedulable.length).toBe(plan.summary.replicas);
   });
@@ -150,10 +152,10 @@ describe('aim-gpu plan', CLI_RUNS, () => {
     expect(result.stdout).toMatch(/^- llama-8b#3 {2}from gpu-node-0\d\[\d+\.\d+\]$/m);
   });
 
-  it('fails with exit code 2 when the git ref does not exist', async () => {
+  it('fails with exit code 1 and one line when the git ref does not exist', async () => {
     const result = await aimGpu(['plan', '--base', 'no-such-ref']);
-    expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain('cannot read the plan at git ref "no-such-ref"');
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim()).toBe('aim-gpu plan: error: cannot resolve --base no-such-ref: no such commit, branch or tag (try `git fetch`)');
   });
 });
 

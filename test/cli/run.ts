@@ -5,9 +5,9 @@ import { execa } from 'execa';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Runs the CLI as users do (`cli/bin.js`), from the project root. */
-export function aimGpu(args: readonly string[], env: Record<string, string> = {}) {
-  return execa('node', [join(ROOT, 'cli', 'bin.js'), ...args], { cwd: ROOT, reject: false, env });
+/** Runs the CLI as users do (`cli/bin.js`), from the project root (or `cwd`). */
+export function aimGpu(args: readonly string[], env: Record<string, string> = {}, cwd = ROOT) {
+  return execa('node', [join(ROOT, 'cli', 'bin.js'), ...args], { cwd, reject: false, env });
 }
 
 export function tempDir(prefix: string): string {

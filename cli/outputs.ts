@@ -1,0 +1,93 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { execa } from 'execa';
+import type { Plan } from '../planner/types.ts';
+import type { Files } from '../review/files.ts';
+import { LEGACY_PLAN_FILE, PLAN_FILE } from './compile.ts';
+import { CliError } from './usage.ts';
+
+
+/** Every file under `dir` (empty when it does not exist), sorted by path. */
+export function readOutputTree(dir: string): Files {
+  const files = new Map<string, string>();
+  if (!existsSync(dir)) return files;
+  const walk = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const path = join(d, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files.set(relative(dir, path).split(sep).join('/'), readFileSync(path, 'utf8'));
+    }
+  };
+  walk(dir);
+  return new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The plan in an output tree (the legacy `plan.json` of older releases too), if any. */
+export function planInTree(files: Files): Plan | undefined {
+  const text = files.get(PLAN_FILE) ?? files.get(LEGACY_PLAN_FILE);
+  return text === undefined ? undefined : (JSON.parse(text) as Plan);
+}
+
+/** The plan last written to `out`: the previous plan that keeps unchanged replicas in place. */
+export function planIn(out: string): Plan | undefined {
+  for (const name of [PLAN_FILE, LEGACY_PLAN_FILE]) {
+    const file = join(out, name);
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Plan;
+  }
+  return undefined;
+}
+
+async function git(args: readonly string[], input?: string) {
+  return execa('git', [...args], { reject: false, encoding: 'buffer', ...(input !== undefined && { input }) });
+}
+
+/**
+ * Why `ref` does not name a commit, in one line the user can act on. The usual cause in CI is a
+ * shallow checkout (actions/checkout fetches one commit unless `fetch-depth: 0`), where
+ * `origin/main` was never fetched.
+ */
+async function unresolvedRef(ref: string): Promise<CliError> {
+  const shallow = await git(['rev-parse', '--is-shallow-repository']);
+  if (shallow.exitCode !== 0) return new CliError(`cannot resolve --base ${ref}: not inside a git repository`);
+  if (Buffer.from(shallow.stdout).toString().trim() === 'true') {
+    return new CliError(
+      `cannot resolve --base ${ref}: this clone is shallow; fetch the base first (\`git fetch --depth=1 origin <branch>\`), ` +
+        'or check out with full history (actions/checkout `fetch-depth: 0`)',
+    );
+  }
+  return new CliError(`cannot resolve --base ${ref}: no such commit, branch or tag (try \`git fetch\`)`);
+}
+
+/**
+ * The output tree committed at `ref` under `out` (relative to the current directory): empty when
+ * the ref has no such folder. One `git ls-tree` and one `git cat-file --batch`, however many files.
+ */
+export async function treeAtRef(ref: string, out: string): Promise<Files> {
+  const commit = await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
+  if (commit.exitCode !== 0) throw await unresolvedRef(ref);
+  const sha = Buffer.from(commit.stdout).toString().trim();
+  const prefix = `./${relative('.', out).split(sep).join('/')}/`;
+  const listed = await git(['ls-tree', '-r', '-z', '--full-name', sha, '--', prefix]);
+  if (listed.exitCode !== 0) throw new CliError(`cannot list ${out}/ at ${ref}: ${Buffer.from(listed.stderr).toString().trim()}`);
+  const top = Buffer.from((await git(['rev-parse', '--show-prefix'])).stdout).toString().trim();
+  const root = `${top}${prefix.slice(2)}`;
+  const entries = Buffer.from(listed.stdout)
+    .toString()
+    .split('\0')
+    .filter((line) => line.includes(' blob '))
+    .map((line) => {
+      const [meta, path] = line.split('\t') as [string, string];
+      return { blob: meta.split(' ')[2]!, path: path.slice(root.length) };
+    });
+  const files = new Map<string, string>();
+  if (entries.length === 0) return files;
+  const batch = Buffer.from((await git(['cat-file', '--batch'], entries.map((e) => e.blob).join('\n') + '\n')).stdout);
+  let at = 0;
+  for (const entry of entries) {
+    const headerEnd = batch.indexOf(0x0a, at);
+    const size = Number(batch.subarray(at, headerEnd).toString().split(' ')[2]);
+    files.set(entry.path, batch.subarray(headerEnd + 1, headerEnd + 1 + size).toString('utf8'));
+    at = headerEnd + 1 + size + 1;
+  }
+  return new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
