@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /** The pipeline's layers, bottom first; a module may import only from its own layer or lower ones. */
-const LAYERS = ['hardware', 'api', 'sizing', 'planner', 'constructs', 'cli'] as const;
+const LAYERS = ['hardware', 'api', 'sizing', 'planner', 'constructs', 'review', 'cli'] as const;
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
