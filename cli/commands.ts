@@ -4,19 +4,20 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
 import { didYouMean } from '../api/suggest.ts';
+import { plural } from '../api/words.ts';
 import type { Diagnostic } from '../api/types.ts';
-import { diffPlans, isEmptyDiff } from '../planner/diff.ts';
-import { renderDiffMarkdown, renderDiffText } from '../planner/render.ts';
 import { compareTrees } from '../review/files.ts';
+import { renderReviewMarkdown, renderReviewText } from '../review/render.ts';
 import { writeAimProfiles } from '../sizing/aim-profiles.ts';
 import { explainModel, renderExplainText } from '../sizing/explain.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
 import { compile, renderDist } from './compile.ts';
+import { planReview } from './plan-review.ts';
 import { DiscoverError, discoverNode, isNodeName, isPoolName, nodePoolFragment } from './discover.ts';
 import { planIn, planInTree, readOutputTree, treeAtRef } from './outputs.ts';
 import type { Reporter, Streams } from './reporter.ts';
 import { writeTreeAtomically } from './tree.ts';
-import { EXIT_CHANGES, EXIT_INVALID, EXIT_OK, plural, UsageError } from './usage.ts';
+import { EXIT_CHANGES, EXIT_INVALID, EXIT_OK, UsageError } from './usage.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -52,6 +53,17 @@ function specDir(values: Values, positionals: readonly string[]): string {
     throw new UsageError(`got the spec directory twice: "${positional}" and --specs "${String(values.specs)}"`);
   }
   return positional ?? String(values.specs ?? SPECS.default);
+}
+
+/**
+ * Colour on a terminal; never under NO_COLOR (no-color.org: any non-empty value); always under
+ * FORCE_COLOR unless it is `0` or `false`, which wins over NO_COLOR as in Node's own tty module.
+ */
+export function useColour(output: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  if (env.NO_COLOR) return false;
+  return output.isTTY === true;
 }
 
 function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T {
@@ -112,6 +124,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       base: { type: 'string', valueName: 'GITREF', help: 'diff against the output committed at GITREF (default: what --out holds)' },
       format: { type: 'string', valueName: 'FORMAT', default: 'text', help: 'text | markdown | json (default text)' },
       'exit-code': { type: 'boolean', help: 'exit 2 when the plan changes anything, 0 when not, 1 on error' },
+      'full-diff-url': { type: 'string', valueName: 'URL', help: 'markdown: where the full diff is, when it is cut to fit a comment' },
     },
     async run(values, positionals, context) {
       const specs = specDir(values, positionals);
@@ -119,17 +132,16 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       const out = String(values.out);
       context.reporter.stage('read base');
       const baseFiles = values.base === undefined ? readOutputTree(out) : await treeAtRef(String(values.base), out);
-      const base = planInTree(baseFiles);
-      const result = await compile(specs, base, (stage) => context.reporter.stage(stage));
+      const { result, diff } = await planReview(specs, baseFiles, (stage) => context.reporter.stage(stage));
       const invalid = report(result.diagnostics, context);
-      if (!result.compiled) return EXIT_INVALID;
+      if (!result.compiled || !diff) return EXIT_INVALID;
       const { plan } = result.compiled;
-      const diff = diffPlans(base, plan);
       const write = (text: string) => context.streams.out.write(text);
-      if (format === 'json') write(JSON.stringify({ plan, diff }, null, 2) + '\n');
-      else write(format === 'markdown' ? renderDiffMarkdown(diff, plan) : renderDiffText(diff, plan));
+      if (format === 'json') write(JSON.stringify({ diff, plan }, null, 2) + '\n');
+      else if (format === 'markdown') write(renderReviewMarkdown(diff, plan, { fullDiffUrl: values['full-diff-url'] as string | undefined }));
+      else write(renderReviewText(diff, plan, { colour: useColour(context.streams.out) }));
       if (invalid) return EXIT_INVALID;
-      return values['exit-code'] && !isEmptyDiff(diff) ? EXIT_CHANGES : EXIT_OK;
+      return values['exit-code'] && diff.changed ? EXIT_CHANGES : EXIT_OK;
     },
   },
   synth: {

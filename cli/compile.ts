@@ -65,6 +65,13 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   return { compiled, diagnostics: sortDiagnostics(diagnostics) };
 }
 
+const UNSCHEDULABLE = /^replica \S+ is unschedulable: /;
+
+/** True for the diagnostic of an unschedulable replica (the plan diff reports those itself). */
+export function isUnschedulableDiagnostic(d: Diagnostic): boolean {
+  return d.path === 'spec.replicas' && UNSCHEDULABLE.test(d.message);
+}
+
 /** Each unschedulable replica, at its model's `spec.replicas`: an error, or a warning when allowed. */
 function unschedulableDiagnostics(spec: Spec, plan: Plan): Diagnostic[] {
   const severity = spec.fleet.spec.planning.allowUnschedulable ? 'warning' : 'error';

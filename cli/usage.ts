@@ -10,8 +10,3 @@ export class UsageError extends Error {}
 
 /** A failure the user can act on (a git ref that does not resolve, …): one line, exit code 1. */
 export class CliError extends Error {}
-
-/** `1 error`, `2 errors`, `0 warnings`: the one home of the English plural the CLI prints. */
-export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
-  return `${count} ${count === 1 ? singular : pluralForm}`;
-}

@@ -1,4 +1,5 @@
-import { isEmptyDiff, nodeProfileName, type PlanDiff } from './diff.ts';
+import { plural } from '../api/words.ts';
+import { nodeProfileName } from './diff.ts';
 import type { Plan, PlanReplica } from './types.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string[] {
@@ -9,11 +10,11 @@ function table(header: readonly string[], rows: readonly (readonly (string | num
   ];
 }
 
-function summaryLine(plan: Plan): string {
+export function summaryLine(plan: Plan): string {
   const s = plan.summary;
   return (
-    `${s.placed}/${s.replicas} replicas placed on ${s.gpusUsed} of ${s.gpus} GPUs ` +
-    `(lower bound ${s.lowerBound}) across ${s.nodesUsed} nodes; ${s.strandedGiB} GiB stranded`
+    `${s.placed}/${plural(s.replicas, 'replica')} placed on ${s.gpusUsed} of ${plural(s.gpus, 'GPU')} ` +
+    `(lower bound ${s.lowerBound}) across ${plural(s.nodesUsed, 'node')}; ${s.strandedGiB} GiB stranded`
   );
 }
 
@@ -54,47 +55,5 @@ export function renderPlanMarkdown(plan: Plan): string {
     '',
     ...(plan.unschedulable.length === 0 ? ['None.'] : plan.unschedulable.map((u) => `- \`${u.id}\`: ${u.reason}`)),
   ];
-  return lines.join('\n') + '\n';
-}
-
-interface DiffLine {
-  readonly sign: '+' | '-' | '~' | '!';
-  readonly subject: string;
-  readonly detail: string;
-}
-
-function diffLines(diff: PlanDiff): DiffLine[] {
-  return [
-    ...diff.repartitioned.map((r) => ({ sign: '!' as const, subject: `node ${r.node}`, detail: `repartition ${r.from} → ${r.to} (evicts its pods)` })),
-    ...diff.added.map((r) => ({ sign: '+' as const, subject: r.id, detail: `on ${r.at}` })),
-    ...diff.removed.map((r) => ({ sign: '-' as const, subject: r.id, detail: `from ${r.at}` })),
-    ...diff.moved.map((r) => ({ sign: '~' as const, subject: r.id, detail: `moves ${r.from} → ${r.to}` })),
-    ...diff.reconfigured.map((r) => ({ sign: '~' as const, subject: r.id, detail: `${r.from} → ${r.to}` })),
-    ...diff.newlyUnschedulable.map((u) => ({ sign: '!' as const, subject: u.id, detail: `unschedulable: ${u.reason}` })),
-    ...diff.nowScheduled.map((id) => ({ sign: '+' as const, subject: id, detail: 'now scheduled' })),
-  ];
-}
-
-function diffHeadline(diff: PlanDiff, plan: Plan): string {
-  return (
-    `GPUs used ${diff.gpusUsed.from} → ${diff.gpusUsed.to}; ${diff.repartitioned.length} nodes repartitioned, ` +
-    `${diff.added.length} added, ${diff.removed.length} removed, ${diff.moved.length} moved, ` +
-    `${diff.reconfigured.length} reconfigured, ${plan.unschedulable.length} unschedulable`
-  );
-}
-
-/** The diff for a terminal: one change a line, terraform-style signs. */
-export function renderDiffText(diff: PlanDiff, plan: Plan): string {
-  const lines = [summaryLine(plan), diffHeadline(diff, plan)];
-  if (isEmptyDiff(diff)) lines.push('No changes.');
-  else lines.push('', ...diffLines(diff).map((l) => `  ${l.sign} ${l.subject}  ${l.detail}`));
-  return lines.join('\n') + '\n';
-}
-
-/** The diff CI posts on a pull request. */
-export function renderDiffMarkdown(diff: PlanDiff, plan: Plan): string {
-  const lines = ['### aim-gpu plan', '', summaryLine(plan) + '.', '', `**${diffHeadline(diff, plan)}**`, ''];
-  if (isEmptyDiff(diff)) lines.push('No changes.');
-  else lines.push('```diff', ...diffLines(diff).map((l) => `${l.sign === '~' ? '!' : l.sign} ${l.subject}  ${l.detail}`), '```');
   return lines.join('\n') + '\n';
 }

@@ -124,7 +124,8 @@ describe('aim-gpu plan', CLI_RUNS, () => {
     const result = await aimGpu(['plan', '--base', 'HEAD', '--format', 'json']);
     expect(result.exitCode).toBe(0);
     const { diff } = JSON.parse(result.stdout);
-    expect([...diff.added, ...diff.removed, ...diff.moved, ...diff.repartitioned]).toEqual([]);
+    expect(diff.changed).toBe(false);
+    expect([...diff.plan.added, ...diff.plan.removed, ...diff.plan.moved, ...diff.plan.repartitioned, ...diff.files]).toEqual([]);
   });
 
   it('adds one replica without moving any other or repartitioning a node', async () => {
@@ -134,10 +135,11 @@ describe('aim-gpu plan', CLI_RUNS, () => {
     const result = await aimGpu(['plan', '--specs', specs, '--base', 'HEAD', '--format', 'json']);
     expect(result.exitCode).toBe(0);
     const { diff, plan } = JSON.parse(result.stdout);
-    expect(diff.added.map((a: { id: string }) => a.id)).toEqual(['llama-8b#4']);
-    expect(diff.moved).toEqual([]);
-    expect(diff.removed).toEqual([]);
-    expect(diff.repartitioned).toEqual([]);
+    expect(diff.plan.added.map((a: { id: string }) => a.id)).toEqual(['llama-8b#4']);
+    expect(diff.plan.moved).toEqual([]);
+    expect(diff.plan.removed).toEqual([]);
+    expect(diff.plan.repartitioned).toEqual([]);
+    expect(diff.churn).toEqual({ replicaMoves: 0, profileChanges: 0 });
     expect(plan.summary.replicaMoves).toBe(0);
     expect(plan.summary.profileChanges).toBe(0);
   });
@@ -148,7 +150,7 @@ describe('aim-gpu plan', CLI_RUNS, () => {
     writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 3'));
     const result = await aimGpu(['plan', '--specs', specs, '--base', 'HEAD', '--format', 'markdown']);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toContain('### aim-gpu plan');
+    expect(result.stdout).toContain('### aim-gpu plan: changes');
     expect(result.stdout).toMatch(/^- llama-8b#3 {2}from gpu-node-0\d\[\d+\.\d+\]$/m);
   });
 

@@ -94,3 +94,35 @@ describe('command-line conventions', CLI_RUNS, () => {
     expect(piped.err).not.toContain('\r');
   });
 });
+
+describe('aim-gpu plan --exit-code and rendering', CLI_RUNS, () => {
+  it('exits 0 without changes, 2 with changes, 1 on an invalid spec', async () => {
+    expect((await run(['plan', '--base', 'HEAD', '--exit-code', '-q'])).code).toBe(0);
+    const { copySpecs } = await import('./run.ts');
+    const { writeFileSync } = await import('node:fs');
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 3'));
+    const changed = await run(['plan', specs, '--base', 'HEAD', '--exit-code', '-q']);
+    expect(changed.code).toBe(2);
+    expect(changed.out).toContain('- llama-8b#3');
+    expect((await run(['plan', specs, '--base', 'HEAD', '-q'])).code).toBe(0);
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 3', 'replicas: -3'));
+    expect((await run(['plan', specs, '--base', 'HEAD', '--exit-code', '-q'])).code).toBe(1);
+  });
+
+  it('colours text under FORCE_COLOR and not under NO_COLOR or through a pipe', async () => {
+    const { copySpecs } = await import('./run.ts');
+    const { writeFileSync } = await import('node:fs');
+    const specs = copySpecs();
+    const models = join(specs, 'models.yaml');
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 5'));
+    const forced = await aimGpu(['plan', specs, '--base', 'HEAD', '-q'], { FORCE_COLOR: '1' });
+    expect(forced.stdout).toContain('\x1b[32m+\x1b[39m llama-8b#4');
+    const piped = await aimGpu(['plan', specs, '--base', 'HEAD', '-q']);
+    expect(piped.stdout).toContain('+ llama-8b#4');
+    expect(piped.stdout).not.toContain('\x1b[');
+    const noColour = await aimGpu(['plan', specs, '--base', 'HEAD', '-q'], { NO_COLOR: '1' });
+    expect(noColour.stdout).not.toContain('\x1b[');
+  });
+});

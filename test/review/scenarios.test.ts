@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { renderReviewMarkdown, renderReviewText } from '../../review/render.ts';
+import type { ReviewDiff } from '../../review/review.ts';
+import { runScenario, scenarioNames } from './scenario.ts';
+
+/** The facts of a review a test states exactly: what moves, restarts, is evicted and why. */
+function facts(diff: ReviewDiff) {
+  const p = diff.plan;
+  return {
+    nodes: { added: p.nodes.added.map((n) => n.node), removed: p.nodes.removed.map((n) => n.node) },
+    added: p.added.map((a) => a.id),
+    nowScheduled: p.nowScheduled.map((a) => a.id),
+    removed: p.removed.map((a) => a.id),
+    moved: p.moved.map((m) => `${m.id} ${m.from} → ${m.to}`),
+    repartitioned: p.repartitioned.map((r) => `${r.node} ${r.from} → ${r.to} evicts ${r.evicts.join(',')}`),
+    unschedulable: p.unschedulable.map((u) => `${u.id} ${u.status}${u.cause ? `: ${u.cause}` : ''}`),
+    restarts: diff.restarts.map((r) => `${r.resource}: ${r.replicas.join(',')}: ${r.changes.join('; ')}`),
+    rollouts: diff.rollouts.map((r) => r.resource),
+    models: diff.models.map((m) => `${m.model} ${m.before}→${m.after} up ${m.upDuring}`),
+  };
+}
+
+const NONE = { nodes: { added: [], removed: [] }, added: [], nowScheduled: [], removed: [], moved: [], repartitioned: [], unschedulable: [], restarts: [], rollouts: [], models: [] };
+const PARTITIONER = 'DaemonSet aim-system/aim-node-partitioner';
+
+/** Every scenario in test/scenarios/ and exactly what its review must say. */
+const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
+  'scale-up': { added: ['chat#2', 'chat#3'], models: ['chat 2→4 up 2'] },
+  'scale-down': { removed: ['chat#1'], models: ['chat 2→1 up 1'] },
+  'add-model': { added: ['coder#0'], models: ['coder 0→1 up 0'] },
+  'remove-model': { removed: ['small#0', 'small#1'], models: ['small 2→0 up 0'] },
+  'precision-change': {
+    restarts: [
+      'InferenceService aim-models/chat-node-b: chat#0,chat#1: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
+    ],
+    models: ['chat 2→2 up 0'],
+  },
+  'args-change': {
+    restarts: ['InferenceService aim-models/chat-node-b: chat#0,chat#1: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL'],
+    models: ['chat 2→2 up 0'],
+  },
+  // Alert rules only: no pod restarts, no replica changes, but a change all the same.
+  'slo-change': {},
+  'priority-preemption': {
+    nowScheduled: ['batch#2', 'batch#3'],
+    unschedulable: ['small#10 evicted: preempted by batch, priority high', 'small#11 evicted: preempted by batch, priority high'],
+    restarts: ['InferenceService aim-models/batch-node-b: batch#0,batch#1: priority aim-low → aim-high'],
+    models: ['batch 2→4 up 0', 'small 12→10 up 10'],
+  },
+  'remove-node': {
+    nodes: { added: [], removed: ['node-b'] },
+    moved: ['chat#0 node-b[0.0] → node-a[1.0]'],
+    unschedulable: ['chat#1 evicted: node node-b removed', 'small#0 evicted: node node-b removed', 'small#1 evicted: node node-b removed'],
+    rollouts: [PARTITIONER],
+    models: ['chat 2→1 up 0', 'small 2→0 up 0'],
+  },
+  'add-node': { nodes: { added: ['node-c'], removed: [] }, rollouts: [PARTITIONER] },
+  'add-pool': { nodes: { added: ['node-x'], removed: [] }, rollouts: [PARTITIONER] },
+  'forced-repartition': {
+    added: ['big#2'],
+    moved: ['chat#0 node-b[0.0] → node-b[1.0]'],
+    repartitioned: ['node-b CPX-NPS4 → SPX-NPS1 evicts chat#0,chat#1,small#0,small#1'],
+    unschedulable: [
+      'chat#1 evicted: preempted by big, priority critical',
+      'small#0 evicted: preempted by big, priority critical',
+      'small#1 evicted: preempted by big, priority critical',
+    ],
+    rollouts: [PARTITIONER],
+    models: ['big 2→3 up 2', 'chat 2→1 up 0', 'small 2→0 up 0'],
+  },
+};
+
+describe('the scenario library', () => {
+  it('has an expectation for every scenario folder and a folder for every expectation', () => {
+    expect(scenarioNames()).toEqual(Object.keys(EXPECTED).sort());
+  });
+});
+
+describe.each(Object.keys(EXPECTED).sort())('scenario %s', { timeout: 60_000 }, (name) => {
+  it('reviews exactly the expected moves, repartitions, evictions with their causes and restarts', async () => {
+    const { diff } = await runScenario(name);
+    expect(diff.changed).toBe(true);
+    expect(facts(diff)).toEqual({ ...NONE, ...EXPECTED[name] });
+  });
+
+  it('renders the review as markdown and text', async () => {
+    const { diff, next } = await runScenario(name);
+    const markdown = renderReviewMarkdown(diff, next);
+    const text = renderReviewText(diff, next, { colour: false });
+    // Properties the snapshots must keep: summary first, details folded, every replica id once per section.
+    expect(markdown.startsWith('### aim-gpu plan: changes\n')).toBe(true);
+    expect(markdown.indexOf('<details>')).toBeGreaterThan(markdown.indexOf('GPUs used'));
+    for (const u of diff.plan.unschedulable) expect(text.split('\n').filter((l) => l.includes(` ${u.id} `)).length).toBe(1);
+    expect(text).not.toContain('\x1b[');
+    await expect(markdown).toMatchFileSnapshot(`__snapshots__/${name}.md`);
+    await expect(text).toMatchFileSnapshot(`__snapshots__/${name}.txt`);
+  });
+});
