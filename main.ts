@@ -1,7 +1,9 @@
 // The cdk8s app (`npm run synth`, i.e. `cdk8s synth --no-check-upgrade`): the same compile and atomic
-// write as `npx aim-gpu synth` on the defaults.
+// write as `npx aim-gpu synth` on the defaults, under the same rules for what it may replace (README,
+// "Where aim-gpu writes").
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ioErrorLine } from './cli/fs-errors.ts';
 import { main } from './cli/main.ts';
 
 // AIM_GPU_OUT lets tests compare this entry point with `aim-gpu synth --out` without touching dist/.
@@ -16,6 +18,13 @@ process.exitCode = await main(['synth', '--specs', 'specs', '--out', out], strea
 // atomic-write promise for dist/, so cdk8s.yaml points it at a scratch directory; the CLI expects
 // to find something there.
 if (process.exitCode === 0 && scratch && resolve(scratch) !== resolve(out)) {
-  mkdirSync(scratch, { recursive: true });
-  writeFileSync(join(scratch, 'README.yaml'), `# aim-gpu writes the manifests to ${out}/ (atomically); this directory is scratch for the cdk8s CLI.\n`);
+  try {
+    mkdirSync(scratch, { recursive: true });
+    writeFileSync(join(scratch, 'README.yaml'), `# aim-gpu writes the manifests to ${out}/ (atomically); this directory is scratch for the cdk8s CLI.\n`);
+  } catch (error) {
+    const line = ioErrorLine(error);
+    if (line === undefined) throw error;
+    process.stderr.write(`${line}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -1,11 +1,12 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { crossCheck, type Declaration, type Kind, type Loaded } from './cross-checks.ts';
 import { diagnostic, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { resolveFleet, resolveModel, resolveNodePool, type WrittenDocument } from './resolve.ts';
 import { schemaProblems } from './schema.ts';
 import type { Diagnostic, Fleet, FleetSpec, Model, ModelSpec, NodePool, NodePoolSpec, Spec } from './types.ts';
-import { fileTooBig, parseSpecFile, type ParsedFile, type SpecDocument } from './yaml-source.ts';
+import { ioErrorMessage, readBoundedFile } from './read-file.ts';
+import { fileTooBig, MAX_FILE_BYTES, parseSpecFile, type ParsedFile, type SpecDocument } from './yaml-source.ts';
 
 /**
  * The spec loader: YAML files → a resolved, checked `Spec`, or every problem found in them, each
@@ -35,7 +36,7 @@ export function loadSpecTexts(files: readonly SpecText[]): LoadResult {
 /**
  * Loads every `*.yaml` / `*.yml` file under `dir` (subfolders included, dot-folders skipped), in
  * name order. Messages name files as `path.join(dir, name)`, e.g. `specs/models.yaml:12:5`.
- * A file over the size limit is refused before it is read.
+ * A file over the size limit is refused before it is read, and no file is read past the limit.
  */
 export function loadSpecDir(dir: string): LoadResult {
   const origin = { file: dir, line: 1, col: 1 };
@@ -43,19 +44,32 @@ export function loadSpecDir(dir: string): LoadResult {
   try {
     names = readdirSync(dir, { recursive: true, encoding: 'utf8' })
       .filter((name) => /\.ya?ml$/.test(name) && !name.split(path.sep).some((part) => part.startsWith('.')))
-      .filter((name) => statSync(path.join(dir, name)).isFile())
       .sort(compareNames);
   } catch (error) {
     return { diagnostics: [diagnostic(origin, 'error', '', `cannot read the spec directory: ${(error as Error).message}`)] };
   }
   if (names.length === 0) return { diagnostics: [diagnostic(origin, 'error', '', 'no *.yaml or *.yml spec files in this directory')] };
-  return loadParsed(
-    names.map((name) => {
-      const file = path.join(dir, name);
-      const tooBig = fileTooBig(file, statSync(file).size);
-      return { file, ...(tooBig ? { documents: [], diagnostics: [tooBig] } : parseSpecFile(file, readFileSync(file, 'utf8'))) };
-    }),
-  );
+  return loadParsed(names.map((name) => readSpecFile(path.join(dir, name))));
+}
+
+/**
+ * One spec file, read with a bound (read-file.ts): a directory, FIFO or device named `*.yaml`, an
+ * unreadable file, a dangling symlink or a symlink loop is one error at the file, never a crash
+ * or a read that blocks.
+ */
+function readSpecFile(file: string): ParsedFile & { readonly file: string } {
+  const failed = (message: string) => ({ file, documents: [], diagnostics: [diagnostic({ file, line: 1, col: 1 }, 'error', '', message)] });
+  let read;
+  try {
+    read = readBoundedFile(file, MAX_FILE_BYTES);
+  } catch (error) {
+    const message = ioErrorMessage(error);
+    if (message === undefined) throw error;
+    return failed(`cannot read: ${message}`);
+  }
+  if ('notAFile' in read) return failed(`is ${read.notAFile}, not a spec file`);
+  if ('tooBig' in read) return { file, documents: [], diagnostics: [fileTooBig(file, read.tooBig ?? MAX_FILE_BYTES + 1)!] };
+  return { file, ...parseSpecFile(file, read.text) };
 }
 
 function loadParsed(files: readonly (ParsedFile & { readonly file: string })[]): LoadResult {

@@ -1,22 +1,23 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
+import { ioErrorMessage, readBoundedFile } from '../api/read-file.ts';
 import { didYouMean } from '../api/suggest.ts';
 import { plural } from '../api/words.ts';
 import type { Diagnostic } from '../api/types.ts';
 import { compareTrees } from '../review/files.ts';
 import { renderReviewMarkdown, renderReviewText } from '../review/render.ts';
-import { writeAimProfiles } from '../sizing/aim-profiles.ts';
 import { explainModel, renderExplainText } from '../sizing/explain.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
 import { compile, renderDist } from './compile.ts';
 import { planReview } from './plan-review.ts';
 import { DiscoverError, discoverNode, isNodeName, isPoolName, nodePoolFragment } from './discover.ts';
+import { ioErrorLine } from './fs-errors.ts';
+import { withOutput } from './output.ts';
 import { planIn, planInTree, readOutputTree, treeAtRef } from './outputs.ts';
+import { writeAimProfiles } from './profiles-dir.ts';
 import type { Reporter, Streams } from './reporter.ts';
-import { writeTreeAtomically } from './tree.ts';
 import { EXIT_CHANGES, EXIT_INVALID, EXIT_OK, UsageError } from './usage.ts';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -87,16 +88,25 @@ function report(diagnostics: readonly Diagnostic[], context: Context): boolean {
   return hasErrors(diagnostics);
 }
 
-/** `amd-smi static --json` of this node, or the saved output in `file`. */
+/**
+ * The most of amd-smi's output read (from --from, or amd-smi's stdout): its `static --json` is a
+ * few KiB per GPU, so a node of 8 GPUs in CPX (64 listed devices) stays far below this.
+ */
+const MAX_AMD_SMI_BYTES = 16 * 1024 * 1024;
+
+/** `amd-smi static --json` of this node, or the saved output in `file` (a file, a pipe or `<(…)`, read up to the bound). */
 async function amdSmiStatic(file: string | undefined): Promise<string> {
   if (file !== undefined) {
+    let read;
     try {
-      return readFileSync(file, 'utf8');
+      read = readBoundedFile(file, MAX_AMD_SMI_BYTES, { streams: true });
     } catch (error) {
-      throw new DiscoverError(`cannot read ${file}: ${(error as Error).message}`);
+      throw new DiscoverError(`cannot read ${file}: ${ioErrorMessage(error) ?? (error as Error).message}`);
     }
+    if ('text' in read) return read.text;
+    throw new DiscoverError(`cannot read ${file}: ${'tooBig' in read ? `more than ${MAX_AMD_SMI_BYTES} bytes, too much for amd-smi output` : `it is ${read.notAFile}`}`);
   }
-  const run = await execa('amd-smi', ['static', '--json'], { reject: false });
+  const run = await execa('amd-smi', ['static', '--json'], { reject: false, maxBuffer: MAX_AMD_SMI_BYTES });
   if (run.code === 'ENOENT') throw new DiscoverError('amd-smi not found; use --from FILE');
   if (run.failed) throw new DiscoverError(`amd-smi static --json failed: ${String(run.stderr || run.shortMessage).trim()}`);
   return run.stdout;
@@ -109,8 +119,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     options: { specs: SPECS, out: OUT },
     async run(values, positionals, context) {
       const specs = specDir(values, positionals);
-      const result = await compile(specs, planIn(String(values.out)), (stage) => context.reporter.stage(stage));
-      if (report(result.diagnostics, context)) return EXIT_INVALID;
+      const previous = planIn(String(values.out));
+      const result = await compile(specs, previous.plan, (stage) => context.reporter.stage(stage));
+      if (report([...previous.diagnostics, ...result.diagnostics], context)) return EXIT_INVALID;
       context.reporter.info(`${specs}: valid`, 'out');
       return EXIT_OK;
     },
@@ -132,7 +143,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       const out = String(values.out);
       context.reporter.stage('read base');
       const baseFiles = values.base === undefined ? readOutputTree(out) : await treeAtRef(String(values.base), out);
-      const { result, diff } = await planReview(specs, baseFiles, (stage) => context.reporter.stage(stage));
+      const { result, diff } = await planReview(specs, baseFiles, (stage) => context.reporter.stage(stage), values.base === undefined ? out : `${String(values.base)}:${out}`);
       const invalid = report(result.diagnostics, context);
       if (!result.compiled || !diff) return EXIT_INVALID;
       const { plan } = result.compiled;
@@ -155,38 +166,42 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     async run(values, positionals, context) {
       const specs = specDir(values, positionals);
       const out = String(values.out);
-      const current = readOutputTree(out);
-      const result = await compile(specs, planInTree(current), (stage) => context.reporter.stage(stage));
-      if (report(result.diagnostics, context) || !result.compiled) {
-        context.streams.err.write(`${out}: left unchanged\n`);
-        return EXIT_INVALID;
-      }
-      let tree;
-      try {
-        context.reporter.stage('construct');
-        tree = renderDist(result.compiled);
-      } catch (error) {
-        // A construct refused its input (every spec check passed, so this names a gap in them).
-        context.streams.err.write(`aim-gpu synth: error: ${(error as Error).message}\n${out}: left unchanged\n`);
-        return EXIT_INVALID;
-      }
-      const { summary } = result.compiled.plan;
-      const placed = `${summary.placed}/${plural(summary.replicas, 'replica')} on ${summary.gpusUsed}/${plural(summary.gpus, 'GPU')}`;
-      if (values.check) {
-        context.reporter.stage('compare');
-        const changes = compareTrees(current, tree);
-        if (changes.length === 0) {
-          context.reporter.info(`${out}: up to date (${plural(tree.size, 'file')}; ${placed})`);
-          return EXIT_OK;
+      // withOutput (cli/output.ts): refuses a directory it may not replace, locks it, writes atomically.
+      return withOutput(out, specs, context.streams.err, async (output) => {
+        const current = readOutputTree(out);
+        const previous = planInTree(current, out);
+        const result = await compile(specs, previous.plan, (stage) => context.reporter.stage(stage));
+        if (report([...previous.diagnostics, ...result.diagnostics], context) || !result.compiled) {
+          context.streams.err.write(`${out}: left unchanged\n`);
+          return EXIT_INVALID;
         }
-        for (const c of changes) context.streams.err.write(`${c.change.padEnd(8)} ${join(out, c.path)}\n`);
-        context.streams.err.write(`${out}: stale, ${plural(changes.length, 'file')} would change; run \`npx aim-gpu synth\` and commit ${out}/\n`);
-        return EXIT_INVALID;
-      }
-      context.reporter.stage('write');
-      writeTreeAtomically(out, tree);
-      context.reporter.info(`${out}: wrote ${plural(tree.size, 'file')}; ${placed}`);
-      return EXIT_OK;
+        let tree;
+        try {
+          context.reporter.stage('construct');
+          tree = renderDist(result.compiled);
+        } catch (error) {
+          // A construct refused its input (every spec check passed, so this names a gap in them).
+          context.streams.err.write(`aim-gpu synth: error: ${(error as Error).message}\n${out}: left unchanged\n`);
+          return EXIT_INVALID;
+        }
+        const { summary } = result.compiled.plan;
+        const placed = `${summary.placed}/${plural(summary.replicas, 'replica')} on ${summary.gpusUsed}/${plural(summary.gpus, 'GPU')}`;
+        if (values.check) {
+          context.reporter.stage('compare');
+          const changes = compareTrees(current, tree);
+          if (changes.length === 0) {
+            context.reporter.info(`${out}: up to date (${plural(tree.size, 'file')}; ${placed})`);
+            return EXIT_OK;
+          }
+          for (const c of changes) context.streams.err.write(`${c.change.padEnd(8)} ${join(out, c.path)}\n`);
+          context.streams.err.write(`${out}: stale, ${plural(changes.length, 'file')} would change; run \`npx aim-gpu synth\` and commit ${out}/\n`);
+          return EXIT_INVALID;
+        }
+        context.reporter.stage('write');
+        output.write(tree);
+        context.reporter.info(`${out}: wrote ${plural(tree.size, 'file')}; ${placed}`);
+        return EXIT_OK;
+      });
     },
   },
   explain: {
@@ -258,7 +273,15 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     async run(values, _positionals, context) {
       const catalog = loadModelCatalog();
       if (report(catalog.diagnostics, context)) return EXIT_INVALID;
-      const written = writeAimProfiles(catalog.models, String(values['out-dir']));
+      let written;
+      try {
+        written = writeAimProfiles(catalog.models, String(values['out-dir']));
+      } catch (error) {
+        const line = ioErrorLine(error);
+        if (line === undefined) throw error;
+        context.streams.err.write(`${line}\n`);
+        return EXIT_INVALID;
+      }
       context.reporter.info(`${String(values['out-dir'])}: wrote ${plural(written, 'profile')}`);
       return EXIT_OK;
     },

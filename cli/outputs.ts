@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { execa } from 'execa';
-import type { Plan } from '../planner/types.ts';
 import type { Files } from '../review/files.ts';
 import { LEGACY_PLAN_FILE, PLAN_FILE } from './compile.ts';
+import { parsePlan, readPlanFile, type PreviousPlan } from './previous-plan.ts';
 import { CliError } from './usage.ts';
 
 
@@ -22,19 +22,25 @@ export function readOutputTree(dir: string): Files {
   return new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** The plan in an output tree (the legacy `plan.json` of older releases too), if any. */
-export function planInTree(files: Files): Plan | undefined {
-  const text = files.get(PLAN_FILE) ?? files.get(LEGACY_PLAN_FILE);
-  return text === undefined ? undefined : (JSON.parse(text) as Plan);
+/**
+ * The plan in an output tree (the legacy `plan.json` of older releases too), if any; `where` names
+ * the tree in messages (`dist`, `origin/main:dist`). One that is not a plan is a warning (previous-plan.ts).
+ */
+export function planInTree(files: Files, where: string): PreviousPlan {
+  for (const name of [PLAN_FILE, LEGACY_PLAN_FILE]) {
+    const text = files.get(name);
+    if (text !== undefined) return parsePlan(join(where, name), text);
+  }
+  return { diagnostics: [] };
 }
 
 /** The plan last written to `out`: the previous plan that keeps unchanged replicas in place. */
-export function planIn(out: string): Plan | undefined {
+export function planIn(out: string): PreviousPlan {
   for (const name of [PLAN_FILE, LEGACY_PLAN_FILE]) {
     const file = join(out, name);
-    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Plan;
+    if (existsSync(file)) return readPlanFile(file);
   }
-  return undefined;
+  return { diagnostics: [] };
 }
 
 async function git(args: readonly string[], input?: string) {

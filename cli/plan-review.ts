@@ -14,9 +14,17 @@ export interface PlanReview {
  * `aim-gpu plan`'s pipeline: compile the specs against the plan in `baseFiles` (the output tree
  * at the base), render the output they would commit, and review the change file by file.
  */
-export async function planReview(specDir: string, baseFiles: Files, onStage: (stage: string) => void = () => {}): Promise<PlanReview> {
-  const base = planInTree(baseFiles);
-  const result = await compile(specDir, base, onStage);
+export async function planReview(
+  specDir: string,
+  baseFiles: Files,
+  onStage: (stage: string) => void = () => {},
+  where = 'base',
+): Promise<PlanReview> {
+  // A base plan that is not a plan (conflict markers, …) is a warning: the review plans from scratch.
+  const previous = planInTree(baseFiles, where);
+  const base = previous.plan;
+  const compiled = await compile(specDir, base, onStage);
+  const result = { ...compiled, diagnostics: [...previous.diagnostics, ...compiled.diagnostics] };
   if (!result.compiled) return { result };
   onStage('construct');
   const nextFiles = renderDist(result.compiled);

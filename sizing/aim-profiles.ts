@@ -1,5 +1,3 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { GPU_PRODUCTS, type GpuProduct, type Precision } from '../api/types.ts';
 import { DEFAULT_MAX_MODEL_LEN } from './candidates.ts';
 import { estimateMemory } from './estimate.ts';
@@ -33,11 +31,24 @@ export interface AimProfileFile {
   readonly content: string;
 }
 
+/** `<org>_<model>-<precision>.json`, e.g. `meta-llama_Llama-3.1-8B-Instruct-fp16.json` (ids are `<org>/<name>`, model.schema.json). */
+function aimProfileFileName(modelId: string, precision: (typeof AIM_PROFILE_PRECISIONS)[number]): string {
+  return `${modelId.replace('/', '_')}-${precision}.json`;
+}
+
+/**
+ * Whether a file name is one `aimProfileFileName` can give: the files `profiles --out-dir` may
+ * delete when no model produces them any more (never `package.json` or anything else of the user's).
+ */
+export function isAimProfileFileName(name: string): boolean {
+  return new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]*_[A-Za-z0-9][A-Za-z0-9._-]*-(${AIM_PROFILE_PRECISIONS.join('|')})\\.json$`).test(name);
+}
+
 export function buildAimProfiles(catalog: ModelCatalog): AimProfileFile[] {
   return [...catalog.values()]
     .flatMap((model) =>
       AIM_PROFILE_PRECISIONS.map((precision) => ({
-        file: `${model.id.replace('/', '_')}-${precision}.json`,
+        file: aimProfileFileName(model.id, precision),
         content: `${JSON.stringify(aimProfile(model, precision), null, 2)}\n`,
       })),
     )
@@ -138,27 +149,4 @@ function productFit(
 function parameterLabel(params: number): string {
   const billions = params / 1e9;
   return `${billions < 10 ? Number(billions.toFixed(1)) : Math.round(billions)}B`;
-}
-
-/** Write every profile into `dir` and delete the JSON files no model/precision produces any more. */
-export function writeAimProfiles(catalog: ModelCatalog, dir: string): number {
-  const profiles = buildAimProfiles(catalog);
-  mkdirSync(dir, { recursive: true });
-  const wanted = new Set(profiles.map((p) => p.file));
-  for (const name of readdirSync(dir)) {
-    if (name.endsWith('.json') && !wanted.has(name)) rmSync(join(dir, name));
-  }
-  for (const p of profiles) writeFileSync(join(dir, p.file), p.content);
-  return profiles.length;
-}
-
-/** Files of `dir` that differ from what the catalog generates: changed, missing or left over. */
-export function staleAimProfiles(catalog: ModelCatalog, dir: string): string[] {
-  const profiles = buildAimProfiles(catalog);
-  const present = new Set(readdirSync(dir).filter((n) => n.endsWith('.json')));
-  const stale = profiles
-    .filter((p) => !present.has(p.file) || readFileSync(join(dir, p.file), 'utf8') !== p.content)
-    .map((p) => p.file);
-  const wanted = new Set(profiles.map((p) => p.file));
-  return [...stale, ...[...present].filter((n) => !wanted.has(n))].sort();
 }

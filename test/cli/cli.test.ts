@@ -92,11 +92,12 @@ describe('aim-gpu synth', CLI_RUNS, () => {
     const models = join(specs, 'models.yaml');
     writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: -4'));
     const out = tempDir('out');
-    writeFileSync(join(out, 'marker.yaml'), 'previous output\n');
+    expect((await aimGpu(['synth', '--out', out])).exitCode).toBe(0);
+    const previous = readTree(out);
     const result = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: must be >= 0/);
-    expect(readTree(out)).toEqual(new Map([['marker.yaml', 'previous output\n']]));
+    expect(readTree(out)).toEqual(previous);
   });
 
   it('fails with exit code 1 on unschedulable demand unless the Fleet allows it', async () => {
@@ -161,7 +162,7 @@ describe('aim-gpu plan', CLI_RUNS, () => {
   });
 });
 
-describe('aim-gpu validate on specs that load but cannot be served', () => {
+describe('aim-gpu validate on specs that load but cannot be served', CLI_RUNS, () => {
   it.each([
     {
       fixture: 'unknown-model',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildAimProfiles, staleAimProfiles, writeAimProfiles } from '../../sizing/aim-profiles.ts';
+import { staleAimProfiles, writeAimProfiles } from '../../cli/profiles-dir.ts';
+import { buildAimProfiles } from '../../sizing/aim-profiles.ts';
 import { catalog } from './fixtures.ts';
 
 const COMMITTED = fileURLToPath(new URL('../../aim_profiles/', import.meta.url));
@@ -68,19 +69,19 @@ describe('AIM profiles', () => {
   it('are written with stale files removed, and a changed or extra file is reported stale', () => {
     const dir = mkdtempSync(join(tmpdir(), 'aim-profiles-'));
     dirs.push(dir);
-    writeFileSync(join(dir, 'retired-model-fp16.json'), '{}\n');
+    writeFileSync(join(dir, 'retired_model-fp16.json'), '{}\n');
     expect(writeAimProfiles(catalog, dir)).toBe(profiles.length);
-    expect(existsSync(join(dir, 'retired-model-fp16.json'))).toBe(false);
+    expect(existsSync(join(dir, 'retired_model-fp16.json'))).toBe(false);
     expect(readdirSync(dir)).toHaveLength(profiles.length);
     expect(staleAimProfiles(catalog, dir)).toEqual([]);
 
     writeFileSync(join(dir, 'meta-llama_Llama-3.1-8B-Instruct-fp8.json'), '{}\n');
-    writeFileSync(join(dir, 'retired-model-fp16.json'), '{}\n');
+    writeFileSync(join(dir, 'retired_model-fp16.json'), '{}\n');
     rmSync(join(dir, 'Qwen_Qwen3-8B-int4.json'));
     expect(staleAimProfiles(catalog, dir)).toEqual([
       'Qwen_Qwen3-8B-int4.json',
       'meta-llama_Llama-3.1-8B-Instruct-fp8.json',
-      'retired-model-fp16.json',
+      'retired_model-fp16.json',
     ]);
   });
 });
