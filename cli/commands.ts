@@ -201,7 +201,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         output.write(tree);
         context.reporter.info(`${out}: wrote ${plural(tree.size, 'file')}; ${placed}`);
         return EXIT_OK;
-      });
+      }, { readOnly: values.check === true });
     },
   },
   explain: {

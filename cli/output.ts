@@ -19,14 +19,21 @@ export interface Output {
   write(tree: Tree): void;
 }
 
+function refuseWrite(): never {
+  throw new Error('bug: a read-only output was written');
+}
+
 export async function withOutput(
   out: string,
   specDir: string,
   err: { write(text: string): unknown },
   run: (output: Output) => Promise<number>,
+  options: { readOnly?: boolean } = {},
 ): Promise<number> {
   let release: (() => void) | undefined;
   try {
+    // `synth --check` writes nothing, so it neither checks nor locks; it gets the one-line errors.
+    if (options.readOnly) return await run({ out, write: refuseWrite });
     const target = resolveOutDir(out);
     checkOutDir(out, target, specDir);
     mkdirSync(dirname(target), { recursive: true });
