@@ -33,8 +33,11 @@ export const STAGES = {
   nodeSetup: { id: 'node-setup', wave: 1 },
   /** The ServingRuntime and the model ServiceAccount go first, the models after. */
   serving: { id: 'serving', runtimeWave: 2, modelsWave: 3 },
-  /** Only when the Fleet enables monitoring. */
-  monitoring: { id: 'monitoring', wave: 4 },
+  /**
+   * Only when the Fleet enables monitoring. It waits for the namespaces alone, not for node setup or
+   * serving to be healthy: alerts must be in place exactly when partitioning or models are broken.
+   */
+  monitoring: { id: 'monitoring', wave: 1, after: 'namespaces' },
 } as const;
 
 /** Applied once by a human (`kubectl apply -R -f dist/bootstrap`); excluded from the synced tree. */
@@ -104,7 +107,7 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
       { id: STAGES.namespaces.id },
       { id: STAGES.nodeSetup.id, timeout: STAGE_TIMEOUT },
       { id: STAGES.serving.id, timeout: STAGE_TIMEOUT, healthCheckExprs: [ISVC_READY] },
-      ...(monitored ? [{ id: STAGES.monitoring.id }] : []),
+      ...(monitored ? [{ id: STAGES.monitoring.id, after: STAGES.monitoring.after }] : []),
     ];
     new FluxSync(bootstrap, 'Flux', {
       name: fleet.metadata.name,

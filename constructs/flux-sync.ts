@@ -15,6 +15,11 @@ export interface FluxStage {
    * @default - none
    */
   readonly healthCheckExprs?: ReadonlyArray<{ readonly apiVersion: string; readonly kind: string; readonly current: string }>;
+  /**
+   * Id of an earlier stage this one waits for.
+   * @default - the stage before it
+   */
+  readonly after?: string;
 }
 
 export interface FluxSyncProps {
@@ -41,8 +46,9 @@ export function gitRef(revision: string): Record<string, string> {
 
 /**
  * A Flux GitRepository and one Kustomization per stage folder, chained: each depends on the one
- * before, and every one waits for its objects to be ready (`wait: true`), so models are created only
- * once the nodes are partitioned and the runtime exists. `prune` removes what left git.
+ * before (or the earlier stage it names in `after`), and every one waits for its objects to be ready
+ * (`wait: true`), so models are created only once the nodes are partitioned and the runtime exists.
+ * `prune` removes what left git.
  */
 export class FluxSync extends Construct {
   public readonly kustomizationNames: readonly string[];
@@ -60,7 +66,10 @@ export class FluxSync extends Construct {
     const names: string[] = [];
     for (const stage of props.stages) {
       const name = `${props.name}-${stage.id}`;
-      const previous = names.at(-1);
+      if (stage.after !== undefined && !names.includes(`${props.name}-${stage.after}`)) {
+        throw new Error(`${this.node.path}: stage ${stage.id} waits for ${stage.after}, which is not an earlier stage`);
+      }
+      const previous = stage.after === undefined ? names.at(-1) : `${props.name}-${stage.after}`;
       new ApiObject(this, stage.id, {
         apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
         kind: 'Kustomization',

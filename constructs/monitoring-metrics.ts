@@ -49,6 +49,55 @@ export const EXPORTER_LABELS = {
 export const KUBE_STATE_METRICS = {
   nodeLabels: 'kube_node_labels',
   nodeTaint: 'kube_node_spec_taint',
+  /**
+   * `{node, resource, unit}`; an extended resource's name is sanitised to a label value, so
+   * `amd.com/gpu` is `resource="amd_com_gpu"` and `amd.com/cpx_nps4` is `amd_com_cpx_nps4`
+   * (kube-state-metrics `docs/metrics/cluster/node-metrics.md`).
+   */
+  nodeAllocatable: 'kube_node_status_allocatable',
+} as const;
+
+/** kube-state-metrics' `resource` values of the AMD device plugin's resources, `single` and `mixed` naming alike. */
+export const AMD_RESOURCE_REGEX = 'amd_com_.+';
+
+/**
+ * The plan as series (recording rules of constant value, see `monitoring-plan.ts`). Labels: `model`
+ * (the Model's name, as the vLLM PodMonitor's target label), `node` and `hostname` (the node name,
+ * as kube-state-metrics and the AMD exporter name it), `pool`, the exporter's
+ * `gpu_compute_partition_type`/`gpu_memory_partition_type`, `profile` (the node label value).
+ */
+export const PLAN_METRICS = {
+  /** GPUs in the fleet. */
+  gpus: 'aim:plan_gpus',
+  gpusUsed: 'aim:plan_gpus_used',
+  /** A lower bound on the GPUs any placement of the demand needs. */
+  gpusLowerBound: 'aim:plan_gpus_lower_bound',
+  /** 1 per planned node, `{node, hostname, pool, profile}`. */
+  nodeProfile: 'aim:plan_node_profile',
+  /** Partitions per node and mode. */
+  partitions: 'aim:plan_partitions',
+  /** Partitions per node and mode that no replica holds. */
+  partitionsFree: 'aim:plan_partitions_free',
+  /** Partitions per node that replicas hold (what the device plugin must offer). */
+  partitionsUsed: 'aim:plan_partitions_used',
+  /** Placed replicas per model. */
+  modelReplicas: 'aim:plan_model_replicas',
+  /** Replicas per model the plan could not place. */
+  unschedulable: 'aim:plan_unschedulable_replicas',
+  /** A model's p99 latency bound, `{model, slo}` with `slo` the spec field (`ttftSeconds`, …). */
+  sloSeconds: 'aim:plan_slo_seconds',
+  /** Replicas per model and node. */
+  replicas: 'aim:plan_replicas',
+  /** Memory vLLM may take per model and node: `--gpu-memory-utilization` × partition memory, summed. */
+  memoryBytes: 'aim:plan_memory_bytes',
+} as const;
+
+/** The cluster as observed, recorded in the plan's vocabulary (see `observedRecordingRules`). */
+export const OBSERVED_METRICS = {
+  /** Partitions the exporter reports per planned node and mode. */
+  partitions: 'aim:gpu_partitions:count',
+  /** vLLM pods answering the scrape, per model and node. */
+  servingPods: 'aim:serving_pods:count',
 } as const;
 
 /**

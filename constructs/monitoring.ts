@@ -3,7 +3,9 @@ import type { Spec } from '../api/types.ts';
 import type { Plan } from '../planner/types.ts';
 import { OperatorDashboard, SidecarDashboard } from './dashboard-provisioning.ts';
 import { dashboardUid, fleetDashboard } from './dashboards.ts';
-import { modelHealthGroups, modelSloGroup, partitionGroup, placementGroup, PrometheusRule } from './monitoring-rules.ts';
+import { availabilityGroup, observedGroup, partitionGroup, placementGroup } from './monitoring-drift.ts';
+import { planRecordingRules } from './monitoring-plan.ts';
+import { modelSloGroup, PrometheusRule, saturationGroup } from './monitoring-rules.ts';
 import { DeviceMetricsExporterPodMonitor, VllmPodMonitor } from './monitoring-targets.ts';
 
 export const MODEL_HEALTH_RULE_NAME = 'aim-model-health';
@@ -23,7 +25,8 @@ export interface FleetMonitoringProps {
  * Everything that watches the fleet, for the Prometheus Operator and Grafana:
  * - PodMonitors for vLLM (model namespace) and the AMD device metrics exporter (system namespace);
  * - PrometheusRules: per-model latency SLOs, model saturation and availability against the plan
- *   (model namespace), partition drift from the plan and unplaced replicas (system namespace);
+ *   (model namespace); the plan itself as recording rules, the observed cluster in the plan's terms,
+ *   partition drift from the plan and unplaced replicas (system namespace);
  * - the fleet dashboard, as a sidecar ConfigMap or a GrafanaDashboard, in the system namespace
  *   (none when the Fleet says `grafana: none`).
  * PodMonitors and PrometheusRules carry the Fleet's `prometheusSelector` labels.
@@ -44,7 +47,7 @@ export class FleetMonitoring extends Construct {
       name: MODEL_HEALTH_RULE_NAME,
       namespace: modelNamespace,
       selectorLabels,
-      groups: modelHealthGroups(models, props.plan, vllm.job),
+      groups: [saturationGroup(vllm.job), availabilityGroup()],
     });
     const slos = new Construct(this, 'Slos');
     for (const model of models) {
@@ -56,7 +59,12 @@ export class FleetMonitoring extends Construct {
       name: GPU_PLAN_RULE_NAME,
       namespace: systemNamespace,
       selectorLabels,
-      groups: [partitionGroup(props.plan, exporter.job), placementGroup(props.plan)],
+      groups: [
+        { name: 'aim.plan', rules: planRecordingRules(models, props.plan) },
+        observedGroup(vllm.job, exporter.job),
+        partitionGroup(exporter.job),
+        placementGroup(props.plan),
+      ],
     });
 
     if (monitoring.grafana === 'none') return;

@@ -107,12 +107,13 @@ describe('buildFleetCharts ordering', () => {
     for (const o of charts.get(BOOTSTRAP_CHART_ID)!) expect(wave(o)).toBeUndefined();
   });
 
-  it('chains one Flux Kustomization per stage folder, each waiting for the one before', () => {
+  it('chains one Flux Kustomization per stage folder, each waiting for the one before (monitoring for the namespaces only)', () => {
     const kustomizations = charts.get(BOOTSTRAP_CHART_ID)!.filter((o) => o.kind === 'Kustomization');
     expect(kustomizations.map((k) => k.spec.path)).toEqual(stageIds.map((id) => `./dist/${id}`));
     kustomizations.forEach((k, i) => {
       expect(k.metadata.name).toBe(`prod-${stageIds[i]}`);
-      expect(k.spec.dependsOn).toEqual(i === 0 ? undefined : [{ name: kustomizations[i - 1]!.metadata.name }]);
+      const after = stageIds[i] === STAGES.monitoring.id ? `prod-${STAGES.namespaces.id}` : kustomizations[i - 1]?.metadata.name;
+      expect(k.spec.dependsOn).toEqual(i === 0 ? undefined : [{ name: after }]);
       expect(k.spec).toMatchObject({ wait: true, prune: true, interval: '10m', sourceRef: { kind: 'GitRepository', name: 'prod' } });
     });
     const serving = kustomizations.find((k) => k.metadata.name === `prod-${STAGES.serving.id}`)!;

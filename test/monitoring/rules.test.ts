@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Model } from '../../api/types.ts';
-import { modelSloGroup, placementGroup, SLO_WINDOWS } from '../../constructs/monitoring-rules.ts';
+import { placementGroup } from '../../constructs/monitoring-drift.ts';
+import { modelSloGroup, SLO_WINDOWS } from '../../constructs/monitoring-rules.ts';
 import { podMonitorJob } from '../../constructs/monitoring-targets.ts';
 import { model } from '../constructs/fixtures.ts';
 import { monitoredInput, monitoringObjects, rulesOf, SLOS, UNPLACED } from './fixtures.ts';
@@ -10,13 +12,15 @@ import { promql } from './promql.ts';
 const input = monitoredInput();
 const objects = monitoringObjects(input)!;
 const rules = rulesOf(objects);
+const alerts = rules.filter((r) => r.rule.alert);
+const recorded = rules.filter((r) => r.rule.record);
 const VLLM_JOB = 'aim-models/aim-vllm';
 const EXPORTER_JOB = 'aim-system/aim-gpu-metrics-exporter';
 
 describe('alert rule expressions', () => {
   it('finds the rules of every group', () => {
     expect(new Set(rules.map((r) => r.group))).toEqual(
-      new Set(['aim.model-saturation', 'aim.model-availability', 'aim.slo.llama-8b', 'aim.slo.qwen-32b', 'aim.partitions', 'aim.placement']),
+      new Set(['aim.model-saturation', 'aim.model-availability', 'aim.slo.llama-8b', 'aim.slo.qwen-32b', 'aim.plan', 'aim.observed', 'aim.partitions', 'aim.placement']),
     );
   });
 
@@ -29,9 +33,10 @@ describe('alert rule expressions', () => {
     expect(promql('sum(rate(vllm:num_preemptions_total[5m])').errors.length).toBeGreaterThan(0);
   });
 
-  it('queries only metrics that exist, none of vLLM\'s removed names', () => {
+  it('queries only metrics that exist or that its own recording rules record, none of vLLM\'s removed names', () => {
     const used = new Set(rules.flatMap(({ rule }) => promql(rule.expr).metrics));
-    expect([...used].filter((name) => !KNOWN_METRICS.has(name))).toEqual([]);
+    const records = new Set(recorded.map((r) => r.rule.record));
+    expect([...used].filter((name) => !KNOWN_METRICS.has(name) && !records.has(name))).toEqual([]);
     for (const removed of REMOVED_VLLM_METRICS) expect(used).not.toContain(removed);
   });
 
@@ -42,8 +47,9 @@ describe('alert rule expressions', () => {
     expect(rated).toContain('vllm:num_preemptions_total');
   });
 
-  it('gives every alert a severity, a summary and a description', () => {
-    for (const { where, rule } of rules) {
+  it('gives every alert a severity, a summary, a description and its runbook section', () => {
+    for (const { where, rule } of alerts) {
+      expect(rule.annotations?.runbook, where).toBe(`docs/alerts.md#${rule.alert!.toLowerCase()}`);
       expect(rule.alert, where).toMatch(/^[A-Z][A-Za-z]+$/);
       expect(['critical', 'warning'], where).toContain(rule.labels?.severity);
       expect(rule.annotations?.summary, where).toBeTruthy();
@@ -94,20 +100,103 @@ describe('latency SLO rules', () => {
   });
 });
 
-describe('model health rules', () => {
-  it('alerts on KV-cache use above 0.9 for 10 minutes and on any preemption', () => {
-    const kv = rules.find((r) => r.rule.alert === 'ModelKvCacheNearlyFull')!.rule;
-    expect(kv.expr).toBe(`max by (model_name, pod) (vllm:kv_cache_usage_perc{job="${VLLM_JOB}"}) > 0.9`);
-    expect(kv.for).toBe('10m');
-    const preempted = rules.find((r) => r.rule.alert === 'ModelRequestsPreempted')!.rule;
-    expect(preempted.expr).toBe(`sum by (model_name, pod) (rate(vllm:num_preemptions_total{job="${VLLM_JOB}"}[5m])) > 0`);
+describe('the plan as recording rules', () => {
+  const series = (record: string) =>
+    recorded.filter((r) => r.rule.record === record).map(({ rule }): Record<string, any> => ({ ...rule.labels, value: Number(/^vector\((.+)\)$/.exec(rule.expr)![1]) }));
+  const NODE_2 = 'gpu-node-02.dc1.example.com';
+
+  it('records the fleet summary', () => {
+    expect(series('aim:plan_gpus')).toEqual([{ value: 16 }]);
+    expect(series('aim:plan_gpus_used')).toEqual([{ value: input.plan.summary.gpusUsed }]);
+    expect(series('aim:plan_gpus_lower_bound')).toEqual([{ value: input.plan.summary.lowerBound }]);
   });
 
-  it('expects as many serving pods per model as the plan placed, not as the spec asked', () => {
-    const below = rules.filter((r) => r.rule.alert === 'ModelReplicasBelowPlan');
-    const planned = Object.fromEntries(below.map(({ rule }) => [rule.labels!.model, Number(/< (\d+)$/.exec(rule.expr)![1])]));
-    expect(planned).toEqual({ 'llama-70b': 1, 'llama-8b': 3, 'qwen-32b': 1 });
-    for (const { rule } of below) expect(rule.expr).toContain(`up{job="${VLLM_JOB}",model="${rule.labels!.model}"}`);
+  it('records each node\'s profile, its partitions and free partitions per mode, and the partitions replicas hold', () => {
+    const node = { pool: 'mi300x' };
+    expect(series('aim:plan_node_profile')).toEqual([
+      { node: 'gpu-node-01', hostname: 'gpu-node-01', ...node, profile: 'cpx-nps4', value: 1 },
+      { node: NODE_2, hostname: NODE_2, ...node, profile: expect.stringMatching(/^mixed-[0-9a-f]{10}$/), value: 1 },
+    ]);
+    const mode = (name: string, compute: string, memory: string, value: number) => ({
+      node: name, hostname: name, ...node, gpu_compute_partition_type: compute, gpu_memory_partition_type: memory, value,
+    });
+    expect(series('aim:plan_partitions')).toEqual([mode('gpu-node-01', 'cpx', 'nps4', 64), mode(NODE_2, 'cpx', 'nps1', 16), mode(NODE_2, 'spx', 'nps1', 6)]);
+    // gpu-node-01: llama-8b#0, #1 and qwen-32b#0 (2) hold 4 of 64; node 2: llama-8b#2 a CPX, llama-70b#0 an SPX partition.
+    expect(series('aim:plan_partitions_free')).toEqual([mode('gpu-node-01', 'cpx', 'nps4', 60), mode(NODE_2, 'cpx', 'nps1', 15), mode(NODE_2, 'spx', 'nps1', 5)]);
+    expect(series('aim:plan_partitions_used')).toEqual([{ node: 'gpu-node-01', hostname: 'gpu-node-01', ...node, value: 4 }, { node: NODE_2, hostname: NODE_2, ...node, value: 2 }]);
+  });
+
+  it('records placed and unplaced replicas for every model, and replicas per model and node', () => {
+    expect(series('aim:plan_model_replicas')).toEqual([{ model: 'llama-70b', value: 1 }, { model: 'llama-8b', value: 3 }, { model: 'qwen-32b', value: 1 }]);
+    expect(series('aim:plan_unschedulable_replicas')).toEqual([{ model: 'llama-70b', value: 1 }, { model: 'llama-8b', value: 0 }, { model: 'qwen-32b', value: 0 }]);
+    expect(series('aim:plan_replicas')).toEqual([
+      { model: 'llama-70b', node: NODE_2, value: 1 },
+      { model: 'llama-8b', node: 'gpu-node-01', value: 2 },
+      { model: 'llama-8b', node: NODE_2, value: 1 },
+      { model: 'qwen-32b', node: 'gpu-node-01', value: 1 },
+    ]);
+  });
+
+  it('records the memory vLLM may take per model and node: utilization × partition memory', () => {
+    const gib = 1024 ** 3;
+    const memory = Object.fromEntries(series('aim:plan_memory_bytes').map(({ model, node, value }) => [`${model}@${node}`, value / gib]));
+    expect(memory['llama-8b@gpu-node-01']).toBeCloseTo(2 * 24 * 0.85, 6);
+    expect(memory[`llama-8b@${NODE_2}`]).toBeCloseTo(24 * 0.85, 6);
+    expect(memory['qwen-32b@gpu-node-01']).toBeCloseTo(2 * 24 * 0.91, 6);
+    expect(memory[`llama-70b@${NODE_2}`]).toBeCloseTo(192 * 0.83, 6);
+  });
+
+  it('records each SLO bound as the spec gives it', () => {
+    expect(series('aim:plan_slo_seconds')).toEqual([
+      { model: 'llama-8b', slo: 'ttftSeconds', value: 0.5 },
+      { model: 'llama-8b', slo: 'itlSeconds', value: 0.05 },
+      { model: 'qwen-32b', slo: 'e2eSeconds', value: 30 },
+    ]);
+  });
+
+  it('records the observed cluster from the PodMonitors\' own jobs, for planned nodes only', () => {
+    const observed = Object.fromEntries(recorded.filter((r) => r.group === 'aim.observed').map(({ rule }) => [rule.record, rule.expr]));
+    expect(observed['aim:gpu_partitions:count']).toBe(
+      `count by (hostname, gpu_compute_partition_type, gpu_memory_partition_type) (gpu_total_vram{job="${EXPORTER_JOB}"} and on (hostname) aim:plan_node_profile)`,
+    );
+    expect(observed['aim:serving_pods:count']).toBe(`count by (model, node) (up{job="${VLLM_JOB}"} == 1)`);
+  });
+
+  it('reads every recorded series it compares with from a recording rule of its own', () => {
+    const records = new Set(recorded.map((r) => r.rule.record));
+    const used = new Set(rules.flatMap(({ rule }) => promql(rule.expr).metrics).filter((m) => m.startsWith('aim:')));
+    expect([...used].filter((m) => !records.has(m))).toEqual([]);
+    expect(used.size).toBeGreaterThan(5);
+  });
+});
+
+describe('model health and drift alerts', () => {
+  const expr = (alert: string) => alerts.find((r) => r.rule.alert === alert)!.rule.expr;
+
+  it('alerts on KV-cache use above 0.9 for 10 minutes and on any preemption', () => {
+    const kv = alerts.find((r) => r.rule.alert === 'ModelKvCacheNearlyFull')!.rule;
+    expect(kv.expr).toBe(`max by (model_name, pod) (vllm:kv_cache_usage_perc{job="${VLLM_JOB}"}) > 0.9`);
+    expect(kv.for).toBe('10m');
+    expect(expr('ModelRequestsPreempted')).toBe(`sum by (model_name, pod) (rate(vllm:num_preemptions_total{job="${VLLM_JOB}"}[5m])) > 0`);
+  });
+
+  it('compares serving pods and partitions with the plan\'s series, carrying no plan figure of its own', () => {
+    for (const alert of ['ModelReplicasBelowPlan', 'ModelPodsOffPlan', 'GpuPartitionDrift', 'GpuPartitionMetricsAbsent', 'GpuAllocatableBelowPlan', 'GpuNodeProfileLabelMismatch', 'PlanHasUnschedulableReplicas']) {
+      const metrics = promql(expr(alert)).metrics;
+      expect(metrics.some((m) => m.startsWith('aim:plan_')), alert).toBe(true);
+      expect(expr(alert), alert).not.toMatch(/gpu-node|llama|qwen|cpx|nps/);
+    }
+  });
+
+  it('counts only the series of the exporter PodMonitor', () => {
+    for (const { rule } of rules) {
+      for (const s of rule.expr.match(/gpu_total_vram\{[^}]*\}/g) ?? []) expect(s).toContain(`job="${EXPORTER_JOB}"`);
+    }
+  });
+
+  it('alerts on nodes the partitioner marked failed or left tainted', () => {
+    expect(expr('GpuPartitionSetupFailed')).toBe('kube_node_labels{label_gpusharing_aim_partition_state="failed"} == 1');
+    expect(expr('GpuPartitioningStuck')).toBe('kube_node_spec_taint{key="gpusharing.aim/partitioning"} == 1');
   });
 
   it('selects on the job of the vLLM PodMonitor the stage emits', () => {
@@ -116,48 +205,33 @@ describe('model health rules', () => {
   });
 });
 
-describe('partition and placement rules', () => {
-  const drift = rules.filter((r) => r.rule.alert === 'GpuPartitionDrift');
-
-  it('checks every planned node against its own planned modes and partition counts', () => {
-    expect(drift.map((r) => r.rule.labels?.node)).toEqual(input.plan.nodes.map((n) => n.name));
-    const uniform = drift[0]!.rule.expr;
-    expect(uniform).toContain('hostname="gpu-node-01",gpu_compute_partition_type="cpx",gpu_memory_partition_type="nps4"');
-    expect(uniform).toMatch(/\) != 64\)$/);
-    const mixed = drift[1]!.rule.expr;
-    const counts = [...mixed.matchAll(/gpu_compute_partition_type="(\w+)",gpu_memory_partition_type="(\w+)"\}\) or 0 \* [^\n]*\) != (\d+)\)/g)].map((m) => [m[1], m[2], Number(m[3])]);
-    expect(counts).toEqual([['cpx', 'nps1', 16], ['spx', 'nps1', 6]]);
-  });
-
-  it('counts only the series of the exporter PodMonitor', () => {
-    for (const { rule } of drift) {
-      const selectors = rule.expr.match(/gpu_total_vram\{[^}]*\}/g)!;
-      for (const s of selectors) expect(s).toContain(`job="${EXPORTER_JOB}"`);
-    }
-  });
-
-  it('alerts on nodes the partitioner marked failed or left tainted', () => {
-    expect(rules.find((r) => r.rule.alert === 'GpuPartitionSetupFailed')!.rule.expr).toBe('kube_node_labels{label_gpusharing_aim_partition_state="failed"} == 1');
-    expect(rules.find((r) => r.rule.alert === 'GpuPartitioningStuck')!.rule.expr).toBe('kube_node_spec_taint{key="gpusharing.aim/partitioning"} == 1');
-  });
-
+describe('placement alert', () => {
   it('keeps unplaced replicas firing in Alertmanager, named with their reasons', () => {
-    const { rule } = rules.find((r) => r.rule.alert === 'PlanHasUnschedulableReplicas')!;
-    expect(rule.expr).toBe(`vector(${UNPLACED.length}) > 0`);
-    expect(rule.annotations?.replicas).toBe('llama-70b#1');
+    const { rule } = alerts.find((r) => r.rule.alert === 'PlanHasUnschedulableReplicas')!;
+    expect(rule.expr).toBe('aim:plan_unschedulable_replicas > 0');
     expect(rule.annotations?.description).toContain(`llama-70b#1: ${UNPLACED[0]!.reason}`);
-  });
-
-  it('resolves the unplaced-replicas alert once the plan places everything', () => {
-    const [rule] = placementGroup({ ...input.plan, unschedulable: [] }).rules;
-    expect(rule!.expr).toBe('vector(0) > 0');
-    expect(rule!.annotations.replicas).toBeUndefined();
   });
 
   it('lists at most 20 unplaced replicas and counts the rest', () => {
     const many = Array.from({ length: 25 }, (_, i) => ({ id: `m#${i}`, model: 'm', reason: 'no room' }));
     const [rule] = placementGroup({ ...input.plan, unschedulable: many }).rules;
-    expect(rule!.expr).toBe('vector(25) > 0');
-    expect(rule!.annotations.description!.split('\n').at(-1)).toBe('… and 5 more');
+    expect((rule as { annotations: Record<string, string> }).annotations.description!.split('\n').at(-1)).toBe('… and 5 more');
+  });
+});
+
+describe('runbooks', () => {
+  const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
+  const sections = new Set([...doc.matchAll(/^#{2,4} (\w+)$/gm)].map((m) => m[1]!.toLowerCase()));
+
+  it('has a section in docs/alerts.md for every alert, where its runbook annotation points', () => {
+    const names = [...new Set(alerts.map((r) => r.rule.alert!))];
+    expect(names.filter((name) => !sections.has(name.toLowerCase()))).toEqual([]);
+    for (const { rule } of alerts) expect(sections).toContain(rule.annotations!.runbook!.split('#')[1]);
+  });
+
+  it('documents no alert that does not exist', () => {
+    const names = new Set([...new Set(alerts.map((r) => r.rule.alert!))].map((n) => n.toLowerCase()));
+    const alertSections = [...doc.matchAll(/^### (\w+)$/gm)].map((m) => m[1]!.toLowerCase());
+    expect(alertSections.filter((s) => !names.has(s))).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { Testing, Yaml } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { OperatorDashboard, SidecarDashboard } from '../../constructs/dashboard-provisioning.ts';
 import { BOOTSTRAP_CHART_ID, STAGES } from '../../constructs/fleet.ts';
+import { FluxSync } from '../../constructs/flux-sync.ts';
 import { MODEL_LABEL } from '../../constructs/labels.ts';
 import { PrometheusRule } from '../../constructs/monitoring-rules.ts';
 import { DeviceMetricsExporterPodMonitor } from '../../constructs/monitoring-targets.ts';
@@ -14,17 +15,19 @@ const objects = monitoringObjects(monitoredInput())!;
 const kindAndName = (list: readonly K8sObject[]) => list.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
 
 describe('monitoring stage', () => {
-  it('adds a monitoring chart after serving, in sync wave 4', () => {
+  it('adds a monitoring chart in the wave right after the namespaces, before serving (alerts are up when models are not)', () => {
     const charts = synthFleet(monitoredInput());
     expect([...charts.keys()]).toEqual([STAGES.namespaces.id, STAGES.nodeSetup.id, STAGES.serving.id, STAGES.monitoring.id, BOOTSTRAP_CHART_ID]);
-    const servingWaves = charts.get(STAGES.serving.id)!.map((o) => Number(o.metadata.annotations?.[SYNC_WAVE_ANNOTATION]));
-    for (const o of objects) expect(Number(o.metadata.annotations?.[SYNC_WAVE_ANNOTATION])).toBeGreaterThan(Math.max(...servingWaves));
-    for (const o of objects) expect(o.metadata.annotations?.[SYNC_WAVE_ANNOTATION]).toBe('4');
+    const waves = (id: string) => charts.get(id)!.map((o) => Number(o.metadata.annotations?.[SYNC_WAVE_ANNOTATION]));
+    for (const wave of waves(STAGES.monitoring.id)) {
+      expect(wave).toBe(Math.max(...waves(STAGES.namespaces.id)) + 1);
+      expect(wave).toBeLessThan(Math.min(...waves(STAGES.serving.id)));
+    }
   });
 
-  it('chains a Flux Kustomization for the monitoring folder after serving', () => {
+  it('makes the monitoring Kustomization depend on the namespaces alone, not on node setup or serving', () => {
     const kustomizations = synthFleet(monitoredInput()).get(BOOTSTRAP_CHART_ID)!.filter((o) => o.kind === 'Kustomization');
-    expect(kustomizations.at(-1)!.spec).toMatchObject({ path: `./dist/${STAGES.monitoring.id}`, dependsOn: [{ name: `prod-${STAGES.serving.id}` }] });
+    expect(kustomizations.at(-1)!.spec).toMatchObject({ path: `./dist/${STAGES.monitoring.id}`, dependsOn: [{ name: `prod-${STAGES.namespaces.id}` }] });
   });
 
   it('emits no monitoring chart and no monitoring Kustomization when monitoring is disabled', () => {
@@ -157,5 +160,14 @@ describe('monitoring output', () => {
 
   it('is deterministic', () => {
     expect(Yaml.stringify(...monitoringObjects(monitoredInput())!)).toBe(Yaml.stringify(...objects));
+  });
+});
+
+describe('Flux stage order', () => {
+  it('refuses a stage that waits for a later or unknown stage', () => {
+    const props = { name: 'p', namespace: 'flux-system', interval: '10m', repoURL: 'https://x/y.git', revision: 'main', path: 'dist' };
+    expect(() => new FluxSync(Testing.chart(), 'Flux', { ...props, stages: [{ id: 'a', after: 'b' }, { id: 'b' }] })).toThrow(
+      'test/Flux: stage a waits for b, which is not an earlier stage',
+    );
   });
 });
