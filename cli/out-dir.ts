@@ -22,8 +22,12 @@ const TOP_FILES: readonly string[] = [PLAN_FILE, LEGACY_PLAN_FILE, PLAN_MARKDOWN
 export function resolveOutDir(out: string): string {
   const stats = lstatOrUndefined(out);
   if (stats?.isSymbolicLink()) {
-    if (!existsSync(out)) throw new OutputError(`${out}: error: --out is a symlink to ${readlinkSync(out)}, which does not exist`);
-    return realpathSync(out);
+    try {
+      return realpathSync(out);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT') throw error; // ELOOP and the like: one line
+      throw new OutputError(`${out}: error: --out is a symlink to ${readlinkSync(out)}, which does not exist`);
+    }
   }
   // The parent may itself be reached through symlinks: resolve it, so the comparisons below hold.
   const parent = dirname(resolve(out));

@@ -94,10 +94,11 @@ export function writeTreeAtomically(target: string, tree: Tree): void {
   // mkdir's default mode under the umask (0755 usually), or the mode the user gave the old tree.
   mkdirSync(work.staging);
   if (existsSync(target)) chmodSync(work.staging, statSync(target).mode & 0o7777);
+  let file = work.staging;
   try {
     let written = 0;
     for (const [path, content] of tree) {
-      const file = join(work.staging, path);
+      file = join(work.staging, path);
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, content);
       if (++written === Math.ceil(tree.size / 2)) testPause('staging');
@@ -105,11 +106,19 @@ export function writeTreeAtomically(target: string, tree: Tree): void {
   } catch (error) {
     // A full disk or a permission error part-way: the old tree stands; free what was written.
     rmSync(work.staging, { recursive: true, force: true });
+    // A failed write(2) names no path (Node reports the fd's syscall): name the file.
+    if (error instanceof Error && !('path' in error)) Object.assign(error, { path: file });
     throw error;
   }
   renameSync(work.staging, work.ready);
   testPause('ready');
-  if (existsSync(target)) renameSync(target, work.old);
+  try {
+    if (existsSync(target)) renameSync(target, work.old);
+  } catch (error) {
+    // E.g. EBUSY (`target` is a mount point): the old tree stands; drop the new one.
+    rmSync(work.ready, { recursive: true, force: true });
+    throw error;
+  }
   testPause('old');
   renameSync(work.ready, target);
   testPause('swapped');
