@@ -25,7 +25,8 @@ function schemaErrors(object: K8sObject): string[] {
   const [group, version] = object.apiVersion.split('/') as [string, string];
   const schema = JSON.parse(readFileSync(new URL(schemaPath(group, object.kind, version), new URL('../crd-schemas/', import.meta.url)), 'utf8'));
   const validate = ajv.compile(schema);
-  return validate(object) ? [] : (validate.errors ?? []).map((e) => `${object.kind} ${e.instancePath} ${e.message}`);
+  const { kind } = object;
+  return validate(object) ? [] : (validate.errors ?? []).map((e) => `${kind} ${e.instancePath} ${e.message}`);
 }
 
 /** What synth writes to dist/bootstrap/ for the default specs with both GitOps tools set to the examples' repository. */

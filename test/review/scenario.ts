@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDiagnostic } from '../../api/diagnostics.ts';
@@ -17,11 +17,11 @@ export function scenarioNames(): string[] {
     .sort();
 }
 
-/** One side of a scenario as a spec directory: its files plus the shared fleet.yaml. */
+/** One side of a scenario as a spec directory: its files plus the shared fleet.yaml, unless it has its own. */
 function specTree(name: string, side: 'before' | 'after'): string {
   const dir = mkdtempSync(join(tmpdir(), `aim-gpu-scenario-${name}-${side}-`));
   cpSync(join(SCENARIOS, name, side), dir, { recursive: true });
-  cpSync(join(SCENARIOS, 'fleet.yaml'), join(dir, 'fleet.yaml'));
+  if (!existsSync(join(dir, 'fleet.yaml'))) cpSync(join(SCENARIOS, 'fleet.yaml'), join(dir, 'fleet.yaml'));
   return dir;
 }
 
