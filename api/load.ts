@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { crossCheck, type Declaration, type Kind, type Loaded } from './cross-checks.ts';
-import { diagnostic, hasErrors, sortDiagnostics } from './diagnostics.ts';
+import { append, diagnostic, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { resolveFleet, resolveModel, resolveNodePool, type WrittenDocument } from './resolve.ts';
 import { schemaProblems } from './schema.ts';
 import type { Diagnostic, Fleet, FleetSpec, Model, ModelSpec, NodePool, NodePoolSpec, Spec } from './types.ts';
@@ -79,7 +79,7 @@ function loadParsed(files: readonly (ParsedFile & { readonly file: string })[]):
   let complete = true;
 
   for (const parsed of files) {
-    diagnostics.push(...parsed.diagnostics);
+    append(diagnostics, parsed.diagnostics);
     if (hasErrors(parsed.diagnostics)) complete = false;
     for (const document of parsed.documents) {
       const declared = declaration(document);
@@ -106,7 +106,7 @@ function loadParsed(files: readonly (ParsedFile & { readonly file: string })[]):
   }
 
   const origin = { file: files[0]?.file ?? '(no spec files)', line: 1, col: 1 };
-  diagnostics.push(...crossCheck({ declarations, fleets, pools, models, complete, origin }));
+  append(diagnostics, crossCheck({ declarations, fleets, pools, models, complete, origin }));
   const sorted = sortDiagnostics(diagnostics);
   const fleet = fleets[0];
   if (hasErrors(sorted) || !fleet) return { diagnostics: sorted };

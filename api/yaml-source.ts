@@ -1,6 +1,6 @@
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import type { Alias, Document, Node, YAMLMap, YAMLSeq } from 'yaml';
-import { diagnostic, hasErrors } from './diagnostics.ts';
+import { Composer, Lexer, LineCounter, Parser, isAlias, isMap, isScalar, isSeq } from 'yaml';
+import type { Alias, CST, Document, Node, YAMLMap, YAMLSeq } from 'yaml';
+import { append, diagnostic, hasErrors } from './diagnostics.ts';
 import type { Diagnostic, ResourceSource, SourceLocation } from './types.ts';
 
 /**
@@ -82,8 +82,10 @@ export function parseSpecFile(file: string, text: string): ParsedFile {
 
   const lineCounter = new LineCounter();
   const locate = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });
-  const parsed = parseAllDocuments(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
-  const yamlDocuments: Document.Parsed[] = Array.isArray(parsed) ? parsed : [];
+  const { tokens, cutAt } = syntaxTokens(text, lineCounter);
+  const deep = firstTooDeep(tokens) ?? cutAt;
+  if (deep !== undefined) return { documents: [], diagnostics: [diagnostic(locate(deep), 'error', '', `nested deeper than ${MAX_DEPTH} levels`)] };
+  const yamlDocuments: Document.Parsed[] = Array.from(new Composer({ uniqueKeys: false }).compose(tokens));
 
   const documents: SpecDocument[] = [];
   const diagnostics: Diagnostic[] = yamlProblems(yamlDocuments, locate, start);
@@ -97,11 +99,60 @@ export function parseSpecFile(file: string, text: string): ParsedFile {
     }
     const walker = new Walker(locate, root);
     const value = walker.walk(contents);
-    diagnostics.push(...walker.diagnostics);
+    append(diagnostics, walker.diagnostics);
     if (walker.diagnostics.length === 0) documents.push({ value, source: new DocumentSource(root, walker.values, walker.keys) });
   }
   if (documents.length === 0 && !hasErrors(diagnostics)) diagnostics.push(diagnostic(start, 'error', '', 'file has no documents'));
   return { documents, diagnostics };
+}
+
+/**
+ * The syntax tokens of `text`. Lexing and parsing to tokens are iterative, but composing tokens
+ * into nodes recurses once per level: a deeply nested file would exhaust the stack there (V8 can
+ * even abort the process inside a regular expression), so depth is checked on the tokens first
+ * (`firstTooDeep`). Flow collections (`[`, `{`) are also counted on the lexemes as they come: once
+ * they alone nest deeper than MAX_DEPTH the rest of the text is not parsed (a megabyte of `[`
+ * would take the parser seconds), and the tokens so far already hold the collection to report.
+ */
+function syntaxTokens(text: string, lineCounter: LineCounter): { tokens: CST.Token[]; cutAt?: number } {
+  const parser = new Parser(lineCounter.addNewLine);
+  lineCounter.addNewLine(0); // as `Parser.parse` does before the first lexeme
+  const tokens: CST.Token[] = [];
+  let flowDepth = 0;
+  let cutAt: number | undefined;
+  for (const lexeme of new Lexer().lex(text)) {
+    // A lexeme of exactly `[` or `{` opens a flow collection (a scalar containing one is one lexeme).
+    if (lexeme === '[' || lexeme === '{') flowDepth++;
+    else if (lexeme === ']' || lexeme === '}') flowDepth = Math.max(0, flowDepth - 1);
+    if (flowDepth > MAX_DEPTH) {
+      cutAt = parser.offset;
+      break;
+    }
+    for (const token of parser.next(lexeme)) tokens.push(token);
+  }
+  for (const token of parser.end()) tokens.push(token);
+  return { tokens, ...(cutAt !== undefined && { cutAt }) };
+}
+
+/**
+ * The offset of the first collection nested more than MAX_DEPTH levels deep in any document, the
+ * root collection being level 0 as in `Walker`. An explicit stack, so any depth is safe.
+ */
+function firstTooDeep(tokens: readonly CST.Token[]): number | undefined {
+  for (const token of tokens) {
+    if (token.type !== 'document' || !token.value) continue;
+    const stack: [CST.Token, number][] = [[token.value, 0]];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      const [node, depth] = next;
+      if (node.type !== 'block-map' && node.type !== 'block-seq' && node.type !== 'flow-collection') continue;
+      if (depth > MAX_DEPTH) return node.offset;
+      for (const item of node.items) {
+        if ('key' in item && item.key) stack.push([item.key, depth + 1]);
+        if (item.value) stack.push([item.value, depth + 1]);
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The parser's errors and warnings, at most MAX_YAML_PROBLEMS of each (then a count of the rest). */
@@ -214,6 +265,10 @@ class Walker {
       const keyNode = pair.key;
       const keyAt = isNode(keyNode) ? this.#at(keyNode) : mapAt;
       if (!isScalar(keyNode)) this.#abort(keyAt, path, 'mapping keys must be plain scalars');
+      if (isMergeKey(keyNode)) {
+        this.diagnostics.push(diagnostic(keyAt, 'error', childPath(path, '<<'), MERGE_KEY_MESSAGE));
+        continue;
+      }
       const key = keyNode.value === null ? '' : String(keyNode.value);
       const child = childPath(path, key);
       const first = seen.get(key);
@@ -243,6 +298,18 @@ class Walker {
       return null;
     });
   }
+}
+
+/**
+ * `<<` merges a mapping into another only in YAML 1.1 (the `yaml` package turns it into a
+ * symbol key under `%YAML 1.1`); YAML 1.2 has no merge keys and reads a plain string key, and
+ * Kubernetes tools disagree on which they do. Either way the spec is not what it appears to say.
+ */
+const MERGE_KEY_MESSAGE = 'YAML merge keys ("<<") are not supported: YAML 1.2 has none and tools disagree on them; write the fields out (an alias "*name" may stand for a whole value)';
+
+function isMergeKey(key: Node): boolean {
+  if (!isScalar(key)) return false;
+  return typeof key.value === 'symbol' || (key.value === '<<' && key.type === 'PLAIN');
 }
 
 function isNode(value: unknown): value is Node {

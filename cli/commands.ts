@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { formatDiagnostic, hasErrors } from '../api/diagnostics.ts';
+import { formatDiagnostics, hasErrors } from '../api/diagnostics.ts';
 import { ioErrorMessage, readBoundedFile } from '../api/read-file.ts';
 import { didYouMean } from '../api/suggest.ts';
 import { plural } from '../api/words.ts';
@@ -82,7 +82,7 @@ function positiveInteger(flag: string, value: unknown): number | undefined {
 /** Prints every diagnostic (warnings not under --quiet) and a count; returns true when there was an error. */
 function report(diagnostics: readonly Diagnostic[], context: Context): boolean {
   const shown = context.reporter.quiet ? diagnostics.filter((d) => d.severity === 'error') : diagnostics;
-  for (const d of shown) context.streams.err.write(formatDiagnostic(d) + '\n');
+  for (const line of formatDiagnostics(shown)) context.streams.err.write(line + '\n');
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   if (shown.length > 0) context.streams.err.write(`${plural(errors, 'error')}, ${plural(diagnostics.length - errors, 'warning')}\n`);
   return hasErrors(diagnostics);

@@ -1,5 +1,5 @@
 import { App } from 'cdk8s';
-import { diagnostic, hasErrors, sortDiagnostics } from '../api/diagnostics.ts';
+import { append, diagnostic, hasErrors, sortDiagnostics } from '../api/diagnostics.ts';
 import { loadSpecDir } from '../api/load.ts';
 import type { Diagnostic, Precision, Spec } from '../api/types.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
@@ -40,7 +40,7 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   const spec = loaded.spec;
 
   onStage('size');
-  diagnostics.push(...checkModels(spec, catalog.models));
+  append(diagnostics, checkModels(spec, catalog.models));
   if (hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
 
   const demands = sizeDemands(spec, catalog.models);
@@ -54,7 +54,7 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
     optimizer: planning.optimizer,
     timeLimitSeconds: planning.timeLimitSeconds,
   });
-  diagnostics.push(...unschedulableDiagnostics(spec, plan));
+  append(diagnostics, unschedulableDiagnostics(spec, plan));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));
   const compiled: Compiled = {
     spec,
