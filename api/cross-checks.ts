@@ -1,5 +1,7 @@
 import { GPU_CATALOG, findProfile } from '../hardware/gpus.ts';
+import { capacityChecks } from './capacity.ts';
 import { diagnostic } from './diagnostics.ts';
+import { fleetSafetyChecks, modelSafetyChecks } from './safety-checks.ts';
 import { didYouMean } from './suggest.ts';
 import type { Diagnostic, Fleet, GpuProduct, Model, NodePool, Precision, SourceLocation } from './types.ts';
 import type { DocumentSource } from './yaml-source.ts';
@@ -50,7 +52,12 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
     ...input.models.flatMap((model) => precisionChecks(model, input.pools)),
     ...input.models.flatMap(checkpointChecks),
     ...input.models.flatMap(runtimeChecks),
-    ...(fleet ? imageChecks(fleet) : []),
+    ...(fleet ? fleetSafetyChecks(fleet) : []),
+    ...input.models.flatMap(modelSafetyChecks),
+    // With no NodePool, or one that failed its checks, the partitions are unknown; those errors stop the run anyway.
+    ...(input.complete && input.pools.length > 0 && input.pools.length === input.declarations.filter((d) => d.kind === 'NodePool').length
+      ? capacityChecks(input.models, input.pools)
+      : []),
   ];
 }
 
@@ -196,22 +203,4 @@ function runtimeChecks(model: Loaded<Model>): Diagnostic[] {
   if (runtime === 'vllm') return [];
   const message = `runtime "${runtime}" is not supported yet: the fleet has no image for it, only images.vllm`;
   return [diagnostic(model.source.at('spec.runtime'), 'error', 'spec.runtime', message)];
-}
-
-/**
- * A tag can move; the rendered manifests should mean the same thing every time they are applied.
- * For the vLLM image it is an error: KServe rewrites the image of a runtime it recognises unless
- * the image is pinned by digest, and with AMD GPUs it rewrites to a CPU image.
- */
-function imageChecks(fleet: Loaded<Fleet>): Diagnostic[] {
-  const unpinned = (name: 'vllm' | 'partitioner') => !/@sha256:[0-9a-f]{64}$/.test(fleet.spec.images[name]);
-  const at = (name: string) => fleet.source.at(`spec.images.${name}`);
-  return [
-    ...(unpinned('vllm')
-      ? [diagnostic(at('vllm'), 'error', 'spec.images.vllm', 'must be pinned by digest (name[:tag]@sha256:<64 hex>): KServe rewrites unpinned vLLM images, to a CPU image on AMD GPUs')]
-      : []),
-    ...(unpinned('partitioner')
-      ? [diagnostic(at('partitioner'), 'warning', 'spec.images.partitioner', 'image is not pinned by digest (name:tag@sha256:…); the manifests change meaning when the tag moves')]
-      : []),
-  ];
 }

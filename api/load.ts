@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { hiddenCharacters } from './characters.ts';
 import { crossCheck, type Declaration, type Kind, type Loaded } from './cross-checks.ts';
 import { append, diagnostic, hasErrors, sortDiagnostics } from './diagnostics.ts';
 import { resolveFleet, resolveModel, resolveNodePool, type WrittenDocument } from './resolve.ts';
@@ -85,12 +86,16 @@ function loadParsed(files: readonly (ParsedFile & { readonly file: string })[]):
       const declared = declaration(document);
       if (declared) declarations.push(declared);
       else complete = false;
-      const problems = schemaProblems(document.value);
+      const hidden = hiddenCharacters(document.value, document.source);
+      append(diagnostics, hidden);
+      // A hidden character explains a pattern mismatch at the same field; say it once.
+      const hiddenAt = new Set(hidden.map((d) => d.path));
+      const problems = schemaProblems(document.value).filter((p) => !hiddenAt.has(p.path));
       for (const problem of problems) {
         const at = problem.at === 'key' ? document.source.keyAt(problem.path) : document.source.at(problem.path);
         diagnostics.push(diagnostic(at, 'error', problem.path, problem.message));
       }
-      if (problems.length === 0 && declared) valid.push({ kind: declared.kind, document });
+      if (problems.length === 0 && hidden.length === 0 && declared) valid.push({ kind: declared.kind, document });
     }
   }
 

@@ -104,6 +104,10 @@ function valueMessage(error: ErrorObject, path: string, params: Record<string, u
       return `must be ${String(params.comparison)} ${String(params.limit)}`;
     case 'minItems':
       return params.limit === 1 ? 'must not be empty' : `must have at least ${String(params.limit)} items`;
+    case 'minProperties':
+      return params.limit === 1 ? 'must name at least one label (an empty selector matches everything or nothing)' : `must have at least ${String(params.limit)} entries`;
+    case 'maxItems':
+      return `must have at most ${String(params.limit)} items`;
     case 'minLength':
       return params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;
     case 'maxLength':

@@ -79,6 +79,11 @@ export function parseSpecFile(file: string, text: string): ParsedFile {
   const start: SourceLocation = { file, line: 1, col: 1 };
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_FILE_BYTES) return { documents: [], diagnostics: [tooBig(start, bytes)] };
+  // UTF-16 (what some Windows editors save) read as UTF-8 has a NUL after every ASCII character;
+  // YAML would read it as one odd string. NUL is not allowed in YAML text anyway.
+  if (text.includes('\u0000')) {
+    return { documents: [], diagnostics: [diagnostic(start, 'error', '', 'the file is not UTF-8 text (it has NUL bytes: UTF-16?); save it as UTF-8')] };
+  }
 
   const lineCounter = new LineCounter();
   const locate = (offset: number): SourceLocation => ({ file, ...lineCounter.linePos(offset) });

@@ -1,6 +1,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { servedCheckpoint } from '../api/checkpoint.ts';
+import { COMPILER_OWNED_ENV, derivedFlagOf } from '../api/reserved.ts';
 import type { DeviceResourceNaming, Isolation, Model, NodePool, Precision, SecretKeyRef } from '../api/types.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
@@ -17,8 +18,6 @@ const GPU_DEVICE_MOUNTS = [
   { name: 'kfd', path: '/dev/kfd', type: 'CharDevice' },
   { name: 'dri', path: '/dev/dri', type: 'Directory' },
 ] as const;
-/** Set by env isolation; a model's own env must not override them. */
-const ISOLATION_ENV = ['ROCR_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES'] as const;
 
 export interface ModelServingProps {
   readonly model: Model;
@@ -115,12 +114,12 @@ export class ModelServing extends Construct {
       fail(`runtime "${model.spec.runtime}" is not supported yet: the fleet has no image for it, only images.vllm`);
     }
     if (!Number.isInteger(props.maxModelLen) || props.maxModelLen < 1) fail(`maxModelLen must be a positive integer, got ${props.maxModelLen}`);
+    // The spec checks (api/safety-checks.ts) reject both with positions; these lists are theirs.
     const envKeys = Object.keys(model.spec.env);
-    if (envKeys.includes(HF_TOKEN_KEY)) fail(`spec.env must not carry ${HF_TOKEN_KEY}: name its Secret in the Fleet's spec.huggingFaceToken`);
-    if (props.isolation === 'env') {
-      const clash = ISOLATION_ENV.filter((name) => envKeys.includes(name));
-      if (clash.length) fail(`spec.env must not set ${clash.join(', ')}: env isolation sets them from the plan`);
-    }
+    const owned = envKeys.filter((name) => Object.hasOwn(COMPILER_OWNED_ENV, name));
+    if (owned.length) fail(`spec.env must not set ${owned.join(', ')}: the compiler sets them`);
+    const derived = model.spec.args.flatMap((arg) => derivedFlagOf(arg) ?? []);
+    if (derived.length) fail(`spec.args must not repeat ${derived.join(', ')}: the compiler derives them`);
 
     const labels = { [MODEL_LABEL]: model.metadata.name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const services: InferenceService[] = [];

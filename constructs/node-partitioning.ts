@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { imagePinning } from '../api/reserved.ts';
 import type { NodePool } from '../api/types.ts';
 import type { PlanNode } from '../planner/types.ts';
 import {
@@ -64,8 +65,6 @@ export interface NodePartitioningProps {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const IMAGE_DIGEST = /@sha256:[a-f0-9]{64}$/;
-const IMAGE_TAG = /:([\w][\w.-]{0,127})$/;
 
 /**
  * Partitions every planned GPU node to its profile: a DaemonSet over the plan's nodes runs
@@ -210,8 +209,7 @@ function propsProblems(
   ] as const) {
     if (!DNS_LABEL.test(value) || value.length > 63) problems.push(`${field}: "${value}" is not a valid namespace name`);
   }
-  const tag = IMAGE_TAG.exec(props.image.split('/').pop() ?? '')?.[1];
-  if (!IMAGE_DIGEST.test(props.image) && (tag === undefined || tag === 'latest')) {
+  if (imagePinning(props.image) === 'floating') {
     problems.push(`image: "${props.image}" must be pinned by a tag other than latest or by an @sha256 digest`);
   }
   if (devicePluginSelector.trim() === '') problems.push('devicePluginSelector: must not be empty');

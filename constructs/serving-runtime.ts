@@ -1,6 +1,7 @@
 import { ApiObject } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { IMAGE_DIGEST } from '../api/reserved.ts';
 import { MODEL_CONTAINER_SECURITY } from './container-security.ts';
 
 export const VLLM_RUNTIME_NAME = 'vllm-rocm';
@@ -13,7 +14,6 @@ export const SERVING_PORT_NAME = 'http';
 /** Where the storage initializer puts the downloaded model. */
 export const MODEL_MOUNT_PATH = '/mnt/models';
 
-const PINNED_BY_DIGEST = /@sha256:[0-9a-f]{64}$/;
 
 export interface VllmServingRuntimeProps {
   readonly namespace: string;
@@ -44,7 +44,7 @@ export class VllmServingRuntime extends Construct {
 
   constructor(scope: Construct, id: string, props: VllmServingRuntimeProps) {
     super(scope, id);
-    if (!PINNED_BY_DIGEST.test(props.image)) {
+    if (!IMAGE_DIGEST.test(props.image)) {
       throw new Error(`${this.node.path}: the vLLM image must be pinned by digest (…@sha256:<64 hex>), got "${props.image}"`);
     }
     const container: k8s.Container = {

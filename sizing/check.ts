@@ -2,6 +2,8 @@ import { diagnostic } from '../api/diagnostics.ts';
 import type { Diagnostic, Model, ModelArchitecture, NodePool, Spec } from '../api/types.ts';
 import { largestPartitionsPerNode, modelPools, tensorParallelProblem } from './candidates.ts';
 import { modelFileName, suggestModelId, type ModelCatalog } from './model-catalog.ts';
+import { GIB } from './estimate.ts';
+import { weightBytes } from './precision.ts';
 import type { ModelInfo } from './types.ts';
 
 /**
@@ -66,6 +68,7 @@ function checkModel(model: Model, spec: Spec, catalog: ModelCatalog): Diagnostic
   return [
     ...architectureProblems(s.architecture, at),
     ...(s.tensorParallel === 'auto' ? [] : tensorParallelProblems(s.tensorParallel, info, pools, at)),
+    ...memoryProblems(model, info, at),
     ...(s.maxModelLen !== undefined && s.maxModelLen > info.maxPositionEmbeddings
       ? [at('spec.maxModelLen', `${s.maxModelLen} tokens exceed the ${info.maxPositionEmbeddings}-token context of ${info.id}`)]
       : []),
@@ -73,6 +76,22 @@ function checkModel(model: Model, spec: Spec, catalog: ModelCatalog): Diagnostic
 }
 
 type At = (path: string, message: string) => Diagnostic;
+
+/**
+ * `memoryGiB` overrides the sizing, but not arithmetic: a replica holds at least its weights, at
+ * the smallest precision it may be planned at. Less would pass planning and fail at load time.
+ */
+function memoryProblems(model: Model, info: ModelInfo, at: At): Diagnostic[] {
+  const { memoryGiB, precision, allowedPrecisions } = model.spec;
+  if (memoryGiB === undefined) return [];
+  const candidates = precision === 'auto' ? allowedPrecisions : [precision ?? info.dtype];
+  const [lightest] = candidates
+    .map((p) => ({ precision: p, gib: weightBytes(info, p) / GIB }))
+    .sort((a, b) => a.gib - b.gib);
+  if (!lightest || memoryGiB >= lightest.gib) return [];
+  const message = `${memoryGiB} GiB cannot hold the weights of ${info.id}: ${lightest.gib.toFixed(2)} GiB at ${lightest.precision} (memoryGiB is the whole replica: weights, KV cache and runtime)`;
+  return [at('spec.memoryGiB', message)];
+}
 
 function architectureProblems(a: ModelArchitecture | undefined, at: At): Diagnostic[] {
   if (!a) return [];

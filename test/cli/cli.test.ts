@@ -103,7 +103,7 @@ describe('aim-gpu synth', CLI_RUNS, () => {
   it('fails with exit code 1 on unschedulable demand unless the Fleet allows it', async () => {
     const specs = copySpecs();
     const models = join(specs, 'models.yaml');
-    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 400'));
+    writeFileSync(models, readFileSync(models, 'utf8').replace('replicas: 4', 'replicas: 100'));
     const out = tempDir('out');
     const refused = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(refused.exitCode).toBe(1);

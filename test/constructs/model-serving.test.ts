@@ -219,7 +219,7 @@ describe('FleetServing with env isolation', () => {
     const input = withFleet(realisticInput(), { isolation: 'env' });
     const sneaky = model('llama-8b', { ...MODELS.llama8b.spec, env: { HIP_VISIBLE_DEVICES: '0,1,2,3' } });
     expect(() => serve({ ...input, spec: { ...input.spec, models: [MODELS.llama70b, sneaky, MODELS.qwen32b] } })).toThrowError(
-      'serving/Serving/Models/llama-8b: spec.env must not set HIP_VISIBLE_DEVICES: env isolation sets them from the plan',
+      'serving/Serving/Models/llama-8b: spec.env must not set HIP_VISIBLE_DEVICES: the compiler sets them',
     );
   });
 });
@@ -288,8 +288,14 @@ describe('FleetServing validation', () => {
 
   it('fails when a model carries a token in plain env', () => {
     expect(() => serve(withModel(model('qwen-32b', { ...MODELS.qwen32b.spec, env: { HF_TOKEN: 'hf_abc' } })))).toThrowError(
-      "serving/Serving/Models/qwen-32b: spec.env must not carry HF_TOKEN: name its Secret in the Fleet's spec.huggingFaceToken",
+      'serving/Serving/Models/qwen-32b: spec.env must not set HF_TOKEN: the compiler sets them',
     );
+  });
+
+  it('fails when a model’s args repeat a derived flag, in any spelling', () => {
+    for (const args of [['--tensor-parallel-size=2'], ['--max_model_len', '4096'], ['-tp', '2']]) {
+      expect(() => serve(withModel(model('qwen-32b', { ...MODELS.qwen32b.spec, args })))).toThrowError(/spec\.args must not repeat --(tensor-parallel-size|max-model-len): the compiler derives them/);
+    }
   });
 
   it('fails when the model id is not an owner/name pair', () => {

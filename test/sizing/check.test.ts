@@ -66,6 +66,17 @@ describe('checkModels', () => {
     expect(check(models)).toEqual([]);
   });
 
+  it('fails on a memoryGiB below the weights of a catalog model, at the lightest precision it may be planned at', () => {
+    expect(check(modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n  memoryGiB: 1\n'))).toEqual([
+      'specs/models.yaml:7:14: error: spec.memoryGiB: 1 GiB cannot hold the weights of meta-llama/Llama-3.1-8B-Instruct: 14.96 GiB at bf16 (memoryGiB is the whole replica: weights, KV cache and runtime)',
+    ]);
+    const auto = '  model: meta-llama/Llama-3.1-8B-Instruct\n  precision: auto\n  allowedPrecisions: [bf16, fp8]\n';
+    expect(check(modelDoc('llama', `${auto}  memoryGiB: 8\n`))).toEqual([
+      'specs/models.yaml:9:14: error: spec.memoryGiB: 8 GiB cannot hold the weights of meta-llama/Llama-3.1-8B-Instruct: 8.46 GiB at fp8 (memoryGiB is the whole replica: weights, KV cache and runtime)',
+    ]);
+    expect(check(modelDoc('llama', `${auto}  memoryGiB: 9\n`))).toEqual([]);
+  });
+
   it('fails on an unknown model at spec.model, suggesting the catalog id', () => {
     const models = modelDoc('llama', '  replicas: 1\n  model: meta-llama/Llama-3.1-8B\n');
     expect(check(models)).toEqual([
