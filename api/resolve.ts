@@ -1,4 +1,5 @@
 import { defaultProfiles, gpuInfo } from '../hardware/gpus.ts';
+import { HOSTNAME_TOPOLOGY_KEY } from './types.ts';
 import type {
   Fleet,
   FleetGitOps,
@@ -138,6 +139,12 @@ export function resolveModel<S extends ResourceSource>(
       tensorParallel: spec.tensorParallel ?? 'auto',
       priority: spec.priority ?? 'medium',
       pools: [...(spec.pools ?? allPools)],
+      ...(spec.spread !== undefined && {
+        spread: {
+          topologyKey: spec.spread.topologyKey ?? HOSTNAME_TOPOLOGY_KEY,
+          whenUnsatisfiable: spec.spread.whenUnsatisfiable ?? 'ScheduleAnyway',
+        },
+      }),
       runtime: spec.runtime ?? 'vllm',
       args: [...(spec.args ?? [])],
       env: strings(spec.env ?? {}),

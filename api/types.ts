@@ -199,6 +199,19 @@ export interface ModelSlo {
 
 export type ServingRuntimeName = 'vllm' | 'sglang';
 
+/** The topology key of one domain per node. */
+export const HOSTNAME_TOPOLOGY_KEY = 'kubernetes.io/hostname';
+
+export type WhenUnsatisfiable = 'ScheduleAnyway' | 'DoNotSchedule';
+
+/** Where a model's replicas should spread, in the style of Kubernetes topology spread constraints. */
+export interface ModelSpread {
+  /** `kubernetes.io/hostname` or a label the model's pools carry. @default kubernetes.io/hostname */
+  readonly topologyKey: string;
+  /** @default ScheduleAnyway */
+  readonly whenUnsatisfiable: WhenUnsatisfiable;
+}
+
 export interface ModelSpec {
   /** Hugging Face id, e.g. `meta-llama/Llama-3.1-8B-Instruct`. */
   readonly model: string;
@@ -231,6 +244,11 @@ export interface ModelSpec {
   readonly priority: Priority;
   /** Pools the model may run in. @default - every pool */
   readonly pools: readonly string[];
+  /**
+   * Spread as far as the fleet allows. Without it, replicas still span two nodes where the pools
+   * allow (one node's reboot never takes the model down). @default - two nodes, best effort
+   */
+  readonly spread?: ModelSpread;
   /** `sglang` is rejected until the Fleet has an image for it. @default vllm */
   readonly runtime: ServingRuntimeName;
   /** Extra engine arguments, appended after the derived ones. @default [] */

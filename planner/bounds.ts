@@ -1,5 +1,6 @@
 import type { PoolLayout } from './capacity.ts';
-import type { ReplicaSpec } from './demands.ts';
+import { gpuShare, type ReplicaSpec } from './demands.ts';
+import type { PlanningSetup } from './run.ts';
 
 /**
  * A lower bound on the GPUs any plan needs for `replicas`, node boundaries and tensor-parallel
@@ -7,8 +8,9 @@ import type { ReplicaSpec } from './demands.ts';
  * found exactly by a greedy: coarsest size class first, each class filling the free partitions
  * left on coarser GPUs before taking GPUs of its own shape (a class may use any coarser
  * partition, so the capacity constraints are nested and the greedy is optimal). Replicas that may
- * go to several pools are left to a second, fractional bound: each rank needs at least
- * 1/partitions of a GPU in the pool where its class is finest. The larger of the two is the bound.
+ * go to several pools, or whose model may run at another tensor-parallel degree, are left to a
+ * second, fractional bound: each replica needs at least its smallest GPU share over its pools and
+ * candidate degrees. The larger of the two is the bound, valid under degree choice.
  */
 export function lowerBound(layouts: readonly PoolLayout[], replicas: readonly ReplicaSpec[]): number {
   const ranksByPool = layouts.map((l) => new Array<number>(l.shapes.length).fill(0));
@@ -16,16 +18,14 @@ export function lowerBound(layouts: readonly PoolLayout[], replicas: readonly Re
   for (const replica of replicas) {
     let pools = 0;
     let only = -1;
-    let share = Infinity;
     replica.ranges.forEach((range, p) => {
       if (range.lo > range.hi) return;
       pools++;
       only = p;
-      share = Math.min(share, replica.tensorParallel / layouts[p]!.shapes[range.hi]!.partitionsPerGpu);
     });
     if (pools === 0) continue;
-    fractional += share;
-    if (pools === 1) ranksByPool[only]![replica.ranges[only]!.hi]! += replica.tensorParallel;
+    fractional += replica.minShare;
+    if (pools === 1 && replica.degreeFixed) ranksByPool[only]![replica.ranges[only]!.hi]! += replica.tensorParallel;
   }
   const pooled = layouts.reduce((sum, layout, p) => sum + fewestGpus(layout, ranksByPool[p]!), 0);
   return Math.max(pooled, Math.ceil(fractional - 1e-9));
@@ -44,4 +44,19 @@ function fewestGpus(layout: PoolLayout, ranksByClass: readonly number[]): number
     spare += added * shape.partitionsPerGpu - ranks;
   });
   return gpus;
+}
+
+/**
+ * The fractional bound of a whole demand before any placement: every replica of every model at
+ * the given levels, each at its smallest GPU share over its candidate degrees.
+ */
+export function degreeFreeBound(setup: PlanningSetup, levelOf: readonly number[]): number {
+  let total = 0;
+  for (const model of setup.models) {
+    const candidates = model.degrees[levelOf[model.index]!];
+    if (!candidates) continue;
+    const share = Math.min(...candidates.map((o) => gpuShare(o, model.pools, setup.layouts, setup.headroomPercent)));
+    total += share * model.demand.replicas;
+  }
+  return Math.ceil(total - 1e-9);
 }

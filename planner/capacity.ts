@@ -11,6 +11,8 @@ export interface PoolCapacity {
   readonly profiles: readonly ProfileName[];
   readonly allowMixedProfiles: boolean;
   readonly usableMemoryFraction: number;
+  /** Labels the pool's nodes carry (topology spread domains). @default {} */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export function poolCapacity(pool: NodePool): PoolCapacity {
@@ -23,6 +25,7 @@ export function poolCapacity(pool: NodePool): PoolCapacity {
     profiles: spec.profiles,
     allowMixedProfiles: spec.allowMixedProfiles,
     usableMemoryFraction: spec.usableMemoryFraction,
+    labels: spec.labels,
   };
 }
 

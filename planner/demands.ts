@@ -24,12 +24,19 @@ export interface ResolvedModel {
   /** Layout indices of the model's pools that exist. */
   readonly pools: readonly number[];
   /**
-   * The options the planner may use, best first: one per precision for `precisionAuto` (its
-   * smallest fitting tensor parallelism), else the single first option that fits. Empty when
-   * nothing ever fits.
+   * The precisions the planner may use, best first (one for a model without `precisionAuto`), each
+   * at its preferred tensor-parallel degree (see `preferredDegree`). Empty when nothing ever fits.
    */
   readonly levels: readonly DemandOption[];
+  /**
+   * Per level, every degree of that precision that fits some pool, ascending: the planner's
+   * candidates for `tensorParallel: auto` (an explicit degree is the only one).
+   */
+  readonly degrees: readonly (readonly DemandOption[])[];
 }
+
+/** The option every model runs at in one planning run (undefined: it never fits). */
+export type Choice = readonly (DemandOption | undefined)[];
 
 function priorityRank(priority: ModelDemand['priority']): number {
   return PRIORITIES.indexOf(priority);
@@ -57,13 +64,50 @@ export function resolveModels(demands: readonly ModelDemand[], layouts: readonly
   return demands.map((demand, index) => {
     const pools = [...new Set(demand.pools.flatMap((name) => (byName.has(name) ? [byName.get(name)!] : [])))].sort((a, b) => a - b);
     const fitting = demand.options.filter((o) => fitsSomewhere(o, pools, layouts, headroomPercent));
-    const levels: DemandOption[] = [];
+    const precisions: DemandOption['precision'][] = [];
     for (const option of fitting) {
-      if (!demand.precisionAuto && levels.length > 0) break;
-      if (!levels.some((l) => l.precision === option.precision)) levels.push(option);
+      if (!demand.precisionAuto && precisions.length > 0) break;
+      if (!precisions.includes(option.precision)) precisions.push(option.precision);
     }
-    return { index, demand, priority: priorityRank(demand.priority), pools, levels };
+    const degrees = precisions.map((precision) =>
+      fitting.filter((o) => o.precision === precision).sort((a, b) => a.tensorParallel - b.tensorParallel),
+    );
+    const levels = degrees.map((candidates) => preferredDegree(candidates, pools, layouts, headroomPercent));
+    return { index, demand, priority: priorityRank(demand.priority), pools, levels, degrees };
   });
+}
+
+/**
+ * GPUs one replica of `option` takes at best: its ranks over the partitions per GPU of the finest
+ * shape one rank fits, in the model's cheapest pool.
+ */
+export function gpuShare(option: DemandOption, pools: readonly number[], layouts: readonly PoolLayout[], headroomPercent: number): number {
+  let best = Infinity;
+  for (const p of pools) {
+    const range = shapeRange(option, layouts[p]!, headroomPercent);
+    if (range.lo <= range.hi) best = Math.min(best, option.tensorParallel / layouts[p]!.shapes[range.hi]!.partitionsPerGpu);
+  }
+  return best;
+}
+
+/**
+ * The degree a fresh plan starts from: the smallest GPU share; among equal shares the finer
+ * partitions (they share GPUs with small models, where coarse ones force a node profile of their
+ * own), then the lower degree. The fleet search (`degrees.ts`) then lowers degrees wherever that
+ * costs no GPU and no node.
+ */
+function preferredDegree(candidates: readonly DemandOption[], pools: readonly number[], layouts: readonly PoolLayout[], headroomPercent: number): DemandOption {
+  const finest = (o: DemandOption) => {
+    let memory = Infinity;
+    for (const p of pools) {
+      const range = shapeRange(o, layouts[p]!, headroomPercent);
+      if (range.lo <= range.hi) memory = Math.min(memory, layouts[p]!.shapes[range.hi]!.memoryGiB);
+    }
+    return memory;
+  };
+  const keyed = candidates.map((o) => ({ o, share: gpuShare(o, pools, layouts, headroomPercent), memory: finest(o) }));
+  keyed.sort((a, b) => a.share - b.share || a.memory - b.memory || a.o.tensorParallel - b.o.tensorParallel);
+  return keyed[0]!.o;
 }
 
 /** One replica to place, with its option fixed. */
@@ -82,23 +126,31 @@ export interface ReplicaSpec {
   readonly ranges: readonly ShapeRange[];
   /** Replicas with equal fit key can go to exactly the same places. */
   readonly fitKey: number;
+  /** The smallest GPU share any candidate degree of its model (at its precision) takes. */
+  readonly minShare: number;
+  /** Its model has no other degree to run at. */
+  readonly degreeFixed: boolean;
+  readonly spread?: ModelDemand['spread'];
 }
 
-/** Expands each model's chosen level into replicas; models with no level are left out. */
+/** Expands each model's chosen option into replicas; models with none are left out. */
 export function expandReplicas(
   models: readonly ResolvedModel[],
-  levelOf: readonly number[],
+  choice: Choice,
   layouts: readonly PoolLayout[],
   headroomPercent: number,
+  ignoreSpread = false,
 ): ReplicaSpec[] {
   const replicas: ReplicaSpec[] = [];
   const fitKeys = new Map<string, number>();
   for (const model of models) {
-    const option = model.levels[levelOf[model.index]!];
+    const option = choice[model.index];
     if (!option) continue;
     const ranges = layouts.map((layout) =>
       model.pools.includes(layout.index) ? shapeRange(option, layout, headroomPercent) : { lo: 0, hi: -1 },
     );
+    const candidates = model.degrees.find((d) => d[0]?.precision === option.precision) ?? [option];
+    const minShare = Math.min(...candidates.map((o) => gpuShare(o, model.pools, layouts, headroomPercent)));
     const key = `${option.tensorParallel}|${ranges.map((r) => (r.lo <= r.hi ? `${r.lo}-${r.hi}` : '')).join(',')}`;
     if (!fitKeys.has(key)) fitKeys.set(key, fitKeys.size);
     for (let ordinal = 0; ordinal < model.demand.replicas; ordinal++) {
@@ -114,6 +166,9 @@ export function expandReplicas(
         reservedGiB: reservedGiB(option.memoryGiBPerPartition, headroomPercent),
         ranges,
         fitKey: fitKeys.get(key)!,
+        minShare,
+        degreeFixed: candidates.length <= 1,
+        ...(model.demand.spread && !ignoreSpread && { spread: model.demand.spread }),
       });
     }
   }

@@ -90,13 +90,13 @@ export interface ExactOptions {
 
 export async function planExact(input: PlanInput, timeLimitSeconds: number, exactOptions: ExactOptions = {}): Promise<ExactResult> {
   const heuristic = solveHeuristic(input);
-  const { setup, levelOf } = heuristic;
-  const replicas = expandReplicas(setup.models, levelOf, setup.layouts, setup.headroomPercent);
+  const { setup } = heuristic;
+  const replicas = expandReplicas(setup.models, heuristic.choice, setup.layouts, setup.headroomPercent);
   const model = new MilpModel(setup, replicas, fitClasses(replicas));
   const finish = (columns: Columns, status: ExactStatus, seconds: number, gpus?: number): ExactResult => {
     const state = model.toState(columns, input);
     const unschedulable = replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
-    return { plan: writePlan(input, setup, state, unschedulable, 'exact'), status, seconds, gpus: gpus ?? state.usedGpus };
+    return { plan: writePlan(input, heuristic, state, unschedulable, 'exact'), status, seconds, gpus: gpus ?? state.usedGpus };
   };
   if (model.empty) return finish({}, 'optimal', 0);
 

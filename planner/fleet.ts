@@ -1,13 +1,34 @@
+import { HOSTNAME_TOPOLOGY_KEY } from '../api/types.ts';
 import type { PoolLayout } from './capacity.ts';
 import type { ReplicaSpec } from './demands.ts';
 
-/** Where a replica was before `takeOff`. */
-export interface TakenOff {
+/** Where a replica was before it was taken off. */
+interface TakenOff {
   readonly r: number;
   readonly node: number;
   readonly profile: number;
   readonly slots: readonly number[];
   readonly pinned: number;
+}
+
+/** A point the fleet state can roll back to (see `checkpoint`). */
+export interface Checkpoint {
+  readonly at: number;
+}
+
+/** One change to the fleet, journaled while a checkpoint is open: a placement, or a removal and where it was. */
+type Change = { readonly placed: true; readonly r: number } | ({ readonly placed: false } & TakenOff);
+
+/**
+ * Per model whose replicas should spread: the topology domain of every node (-1 where the model
+ * cannot go), its replicas per domain, and the domains it may use.
+ */
+interface SpreadTable {
+  readonly domainOf: Int32Array;
+  readonly count: Int32Array;
+  /** Domains worth covering: those the model may use, at most its `maxDomains`. */
+  readonly wanted: number;
+  readonly hard: boolean;
 }
 
 /** The most partitions any catalog profile cuts a GPU into (CPX). */
@@ -58,8 +79,20 @@ export class FleetState {
   readonly poolUsedGpus: Int32Array;
   usedGpus = 0;
   usedNodes = 0;
-  /** Bumped on every removal: capacity may have grown, so cached failures are stale. */
+  /**
+   * A new value after every removal and every rollback (never reused): capacity may have grown,
+   * so failures cached under an older value are stale.
+   */
   removals = 0;
+  private stamp = 0;
+  /** Per model, its spread table (null: no spread asked), placed replicas and domains covered. */
+  readonly spread: readonly (SpreadTable | null)[];
+  readonly modelPlaced: Int32Array;
+  readonly modelCovered: Int32Array;
+  /** Σ over spreading models of min(placed, wanted domains) − domains covered. */
+  spreadMisses = 0;
+  private readonly journal: Change[] = [];
+  private openCheckpoints = 0;
 
   constructor(
     readonly layouts: readonly PoolLayout[],
@@ -95,6 +128,68 @@ export class FleetState {
     this.replicaNode = new Int32Array(replicas.length).fill(-1);
     this.replicaSlots = new Int32Array(replicas.length * MAX_PARTITIONS).fill(-1);
     this.replicaPinned = new Uint8Array(replicas.length);
+    this.spread = spreadTables(layouts, replicas, modelCount, this.nodeNames, this.nodePool);
+    this.modelPlaced = new Int32Array(Math.max(1, modelCount));
+    this.modelCovered = new Int32Array(Math.max(1, modelCount));
+  }
+
+  /** Opens a checkpoint: every change from here on can be undone with `rollback`. */
+  checkpoint(): Checkpoint {
+    this.openCheckpoints++;
+    return { at: this.journal.length };
+  }
+
+  /** Undoes every change since `cp` (placements taken off, removals put back where they were). */
+  rollback(cp: Checkpoint): void {
+    while (this.journal.length > cp.at) {
+      const change = this.journal.pop()!;
+      if (change.placed) this.removeQuietly(change.r);
+      else {
+        this.placeQuietly(change.r, change.node, change.profile, change.slots);
+        this.replicaPinned[change.r] = change.pinned;
+      }
+    }
+    this.removals = ++this.stamp;
+    this.close();
+  }
+
+  /** Keeps every change since `cp`. */
+  commit(_cp: Checkpoint): void {
+    this.close();
+  }
+
+  private close(): void {
+    if (--this.openCheckpoints === 0) this.journal.length = 0;
+  }
+
+  /** Spread missed by placing a replica of `model` on `node` now: 1 when it shares a domain while one is free. */
+  spreadMiss(model: number, node: number): number {
+    const table = this.spread[model];
+    if (!table || this.modelCovered[model]! >= table.wanted) return 0;
+    const d = table.domainOf[node]!;
+    return d >= 0 && table.count[d]! > 0 ? 1 : 0;
+  }
+
+  /** Keeps the spread counts of `model` up to date as a replica lands on or leaves `node`. */
+  private countSpread(model: number, node: number, delta: 1 | -1): void {
+    const table = this.spread[model];
+    if (!table) {
+      this.modelPlaced[model]! += delta;
+      return;
+    }
+    const before = this.missesOf(model, table);
+    this.modelPlaced[model]! += delta;
+    const d = table.domainOf[node]!;
+    if (d >= 0) {
+      if (delta > 0 && table.count[d]! === 0) this.modelCovered[model]!++;
+      table.count[d]! += delta;
+      if (delta < 0 && table.count[d]! === 0) this.modelCovered[model]!--;
+    }
+    this.spreadMisses += this.missesOf(model, table) - before;
+  }
+
+  private missesOf(model: number, table: SpreadTable): number {
+    return Math.max(0, Math.min(this.modelPlaced[model]!, table.wanted) - this.modelCovered[model]!);
   }
 
   layoutOf(node: number): PoolLayout {
@@ -124,6 +219,11 @@ export class FleetState {
    * pool that cannot mix, every GPU takes the profile.
    */
   place(r: number, node: number, profile: number, gpus: readonly number[]): void {
+    this.placeByGpus(r, node, profile, gpus);
+    if (this.openCheckpoints > 0) this.journal.push({ placed: true, r });
+  }
+
+  private placeByGpus(r: number, node: number, profile: number, gpus: readonly number[]): void {
     const replica = this.replicas[r]!;
     const layout = this.layoutOf(node);
     const partitions = layout.profiles[profile]!.partitionsPerGpu;
@@ -160,10 +260,16 @@ export class FleetState {
     this.nodeReplicas[node]!++;
     this.nodePriorityCount[node * 4 + replica.priority]!++;
     this.nodeModelCount[node * this.modelCount + replica.model]!++;
+    this.countSpread(replica.model, node, 1);
   }
 
   /** Puts replica `r` into exactly these slots of GPUs with `profile` (a kept placement or an undo). */
   placeAt(r: number, node: number, profile: number, slots: readonly number[]): void {
+    this.placeQuietly(r, node, profile, slots);
+    if (this.openCheckpoints > 0) this.journal.push({ placed: true, r });
+  }
+
+  private placeQuietly(r: number, node: number, profile: number, slots: readonly number[]): void {
     const replica = this.replicas[r]!;
     const layout = this.layoutOf(node);
     if (this.nodeMode[node] === NODE_EMPTY) {
@@ -193,10 +299,26 @@ export class FleetState {
     this.nodeReplicas[node]!++;
     this.nodePriorityCount[node * 4 + replica.priority]!++;
     this.nodeModelCount[node * this.modelCount + replica.model]!++;
+    this.countSpread(replica.model, node, 1);
   }
 
   /** Takes replica `r` off its node and returns the slots it held. */
   remove(r: number): number[] {
+    if (this.openCheckpoints === 0) return this.removeQuietly(r);
+    const slots = this.slotsOf(r);
+    const taken: TakenOff = {
+      r,
+      node: this.replicaNode[r]!,
+      profile: this.gpuProfile[Math.floor(slots[0]! / MAX_PARTITIONS)]!,
+      slots,
+      pinned: this.replicaPinned[r]!,
+    };
+    this.removeQuietly(r);
+    this.journal.push({ placed: false, ...taken });
+    return slots;
+  }
+
+  private removeQuietly(r: number): number[] {
     const node = this.replicaNode[r]!;
     const replica = this.replicas[r]!;
     const held: number[] = [];
@@ -218,6 +340,7 @@ export class FleetState {
     this.nodeReplicas[node]!--;
     this.nodePriorityCount[node * 4 + replica.priority]!--;
     this.nodeModelCount[node * this.modelCount + replica.model]!--;
+    this.countSpread(replica.model, node, -1);
     if (this.nodeReplicas[node] === 0) {
       const mode = this.nodeMode[node]!;
       if (mode >= 0) {
@@ -229,27 +352,8 @@ export class FleetState {
       for (let g = 0; g < this.nodeGpus[node]!; g++) this.gpuProfile[base + g] = this.gpuPrev[base + g]!;
       this.usedNodes--;
     }
-    this.removals++;
+    this.removals = ++this.stamp;
     return held;
-  }
-
-  /** Takes replica `r` off, remembering exactly where it was so `putBack` can undo it. */
-  takeOff(r: number): TakenOff {
-    const slots = this.slotsOf(r);
-    const taken = {
-      r,
-      node: this.replicaNode[r]!,
-      profile: this.gpuProfile[Math.floor(slots[0]! / MAX_PARTITIONS)]!,
-      slots,
-      pinned: this.replicaPinned[r]!,
-    };
-    this.remove(r);
-    return taken;
-  }
-
-  putBack(taken: TakenOff): void {
-    this.placeAt(taken.r, taken.node, taken.profile, taken.slots);
-    this.replicaPinned[taken.r] = taken.pinned;
   }
 
   /** Slots replica `r` holds, in order. */
@@ -271,4 +375,33 @@ export class FleetState {
     }
     return out;
   }
+}
+
+/** The spread table of every model that asks for spread (from its first replica: all share the option). */
+function spreadTables(
+  layouts: readonly PoolLayout[],
+  replicas: readonly ReplicaSpec[],
+  modelCount: number,
+  nodeNames: readonly string[],
+  nodePool: Int32Array,
+): (SpreadTable | null)[] {
+  const out: (SpreadTable | null)[] = new Array<SpreadTable | null>(Math.max(1, modelCount)).fill(null);
+  for (const replica of replicas) {
+    if (replica.ordinal !== 0 || !replica.spread) continue;
+    const key = replica.spread.topologyKey;
+    const ids = new Map<string, number>();
+    const domainOf = new Int32Array(nodeNames.length).fill(-1);
+    for (let n = 0; n < nodeNames.length; n++) {
+      const pool = nodePool[n]!;
+      const range = replica.ranges[pool]!;
+      if (range.lo > range.hi) continue;
+      // A pool without the label is a domain of its own (validation reports it).
+      const capacity = layouts[pool]!.capacity;
+      const domain = key === HOSTNAME_TOPOLOGY_KEY ? `node:${nodeNames[n]}` : capacity.labels?.[key] !== undefined ? `value:${capacity.labels[key]}` : `pool:${capacity.name}`;
+      if (!ids.has(domain)) ids.set(domain, ids.size);
+      domainOf[n] = ids.get(domain)!;
+    }
+    out[replica.model] = { domainOf, count: new Int32Array(ids.size), wanted: Math.min(ids.size, replica.spread.maxDomains ?? Infinity), hard: replica.spread.hard };
+  }
+  return out;
 }

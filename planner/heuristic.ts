@@ -1,7 +1,10 @@
 import type { ModelDemand } from '../sizing/types.ts';
 import { lowerBound } from './bounds.ts';
 import { type PoolCapacity, poolLayout } from './capacity.ts';
-import { resolveModels } from './demands.ts';
+import { degreeFreeBound } from './bounds.ts';
+import { modelDecisions } from './decisions.ts';
+import { choiceOf, type Degrees, lowerDegrees, repairDegrees, startingDegrees } from './degrees.ts';
+import { type Choice, resolveModels } from './demands.ts';
 import type { FleetState } from './fleet.ts';
 import { buildPlan } from './output.ts';
 import { neverFitsReason, outOfCapacityReason } from './reasons.ts';
@@ -21,6 +24,10 @@ export interface HeuristicSolution {
   readonly setup: PlanningSetup;
   /** Chosen level (index into `levels`) per model. */
   readonly levelOf: readonly number[];
+  /** Chosen tensor-parallel degree per model, and why. */
+  readonly degrees: Degrees;
+  /** The option every model runs at. */
+  readonly choice: Choice;
   readonly run: RunResult;
 }
 
@@ -34,50 +41,82 @@ function planningSetup(input: PlanInput): PlanningSetup {
   };
 }
 
-/** The fast planner: greedy placement with local improvement, precision chosen jointly. */
+/** The fast planner: greedy placement with local improvement, precision and degrees chosen jointly. */
 export function planHeuristic(input: PlanInput): Plan {
   const solution = solveHeuristic(input);
-  return writePlan(input, solution.setup, solution.run.state, solution.run.unschedulable, 'heuristic');
+  return writePlan(input, solution, solution.run.state, solution.run.unschedulable, 'heuristic');
+}
+
+/**
+ * GPUs spread costs: the plan's GPUs minus those of the same choices placed without spread (one
+ * more placement run, only when some model spreads and everything is placed).
+ */
+function spreadGpus(input: PlanInput, solved: Solved, state: FleetState, unschedulable: readonly number[]): number {
+  if (unschedulable.length > 0 || !solved.setup.models.some((m) => m.demand.spread && m.demand.replicas > 1)) return 0;
+  const without = runPlacement(solved.setup, solved.choice, { previous: input.previous, quick: true, ignoreSpread: true });
+  return without.unschedulable.length > 0 ? 0 : Math.max(0, state.usedGpus - without.state.usedGpus);
 }
 
 /**
  * Precision for `precisionAuto` models is chosen for the fleet as a whole: every model starts at
- * its best level (with a previous plan: at the level it runs at); when replicas do not fit, auto
- * models degrade one precision step at a time — lowest priority first, the largest first within a
- * priority, round-robin over levels — and the fewest steps that place as much as full
- * degradation does are kept (found by galloping search and bisection, since more degradation
- * never needs more room).
+ * its best level (with a previous plan: at the level it runs at); when replicas do not fit, other
+ * tensor-parallel degrees are tried first (`degrees.ts`), then auto models degrade one precision
+ * step at a time — lowest priority first, the largest first within a priority, round-robin over
+ * levels — and the fewest steps that place as much as full degradation does are kept (found by
+ * galloping search and bisection, since more degradation never needs more room). A fresh plan
+ * that places everything then lowers degrees wherever that costs no GPU and no node.
  */
 export function solveHeuristic(input: PlanInput): HeuristicSolution {
   const setup = planningSetup(input);
   const start = startingLevels(setup, input.previous);
   const steps = degradationSteps(setup, start);
+  let degrees = startingDegrees(setup.models, input.previous);
   const levelsAfter = (k: number) => {
     const levelOf = [...start];
     for (let i = 0; i < k; i++) levelOf[steps[i]!]!++;
     return levelOf;
   };
-  const solve = (k: number, quick = false): HeuristicSolution => {
+  const solve = (k: number, quick = false, d: Degrees = degrees): HeuristicSolution => {
     const levelOf = levelsAfter(k);
-    const run = quick ? runPlacement(setup, levelOf, { previous: input.previous, quick }) : solveWithStability(setup, levelOf, input.previous);
-    return { setup, levelOf, run };
+    const choice = choiceOf(setup.models, levelOf, d.tpOf);
+    const run = quick ? runPlacement(setup, choice, { previous: input.previous, quick }) : solveWithStability(setup, choice, input.previous);
+    return { setup, levelOf, degrees: d, choice, run };
   };
   const fits = (s: HeuristicSolution) => s.run.unschedulable.length === 0;
+  const search = (from: HeuristicSolution, how: typeof repairDegrees): HeuristicSolution => {
+    const attempt = (tpOf: readonly number[]) => runPlacement(setup, choiceOf(setup.models, from.levelOf, tpOf), { previous: input.previous, quick: true });
+    const found = how(setup, from.levelOf, { degrees: from.degrees, run: from.run }, attempt);
+    return found.run === from.run ? from : { ...from, degrees: found.degrees, choice: choiceOf(setup.models, from.levelOf, found.degrees.tpOf), run: found.run };
+  };
   // A quick run (one placement and its repairs) fits everything exactly when a complete run does
   // without a previous plan, and then it is the complete plan. With a previous plan, repartitioning
-  // nodes comes before lowering anyone's precision.
+  // nodes comes before changing anyone's degree or precision.
   const quickFirst = solve(0, true);
-  if (fits(quickFirst)) return quickFirst;
+  if (fits(quickFirst)) return input.previous ? quickFirst : search(quickFirst, lowerDegrees);
   const first = input.previous ? solve(0) : undefined;
   if (first && fits(first)) return first;
-  if (steps.length === 0) return first ?? solve(0);
+  if (mayFitWithOtherDegrees(setup, start)) {
+    const repaired = search(first ?? quickFirst, repairDegrees);
+    if (fits(repaired)) return input.previous ? repaired : search(repaired, lowerDegrees);
+    degrees = repaired.degrees;
+  }
+  if (steps.length === 0) return first && degrees === first.degrees ? first : solve(0);
   const quickFull = solve(steps.length, true);
   if (fits(quickFull)) return fewestSteps(steps.length, (k) => solve(k, true), fits, quickFull);
-  const complete = first ?? solve(0);
+  const complete = first && degrees === first.degrees ? first : solve(0);
   const full = solve(steps.length);
   const target = shortfall(full.run);
   if (!lexLess(target, shortfall(complete.run))) return complete;
   return fewestSteps(steps.length, (k) => solve(k), (s) => !lexLess(target, shortfall(s.run)), full);
+}
+
+/**
+ * Trying other degrees is worth it only when some degree choice could hold the demand: the GPU
+ * share of every replica at its cheapest degree, summed, does not exceed the fleet.
+ */
+function mayFitWithOtherDegrees(setup: PlanningSetup, levelOf: readonly number[]): boolean {
+  const fleet = setup.layouts.reduce((sum, l) => sum + l.capacity.nodes.length * l.gpusPerNode, 0);
+  return degreeFreeBound(setup, levelOf) <= fleet;
 }
 
 /**
@@ -152,17 +191,17 @@ function shortfall(run: RunResult): number[] {
  * placed most, unless the fresh plan places everything or more critical or high-priority replicas
  * than it (reshuffling a full fleet for one more medium or low replica costs more than it gains).
  */
-function solveWithStability(setup: PlanningSetup, levelOf: readonly number[], previous: Plan | undefined): RunResult {
-  if (!previous) return runPlacement(setup, levelOf);
-  const stable = runPlacement(setup, levelOf, { previous });
+function solveWithStability(setup: PlanningSetup, choice: Choice, previous: Plan | undefined): RunResult {
+  if (!previous) return runPlacement(setup, choice);
+  const stable = runPlacement(setup, choice, { previous });
   if (stable.unschedulable.length === 0) return stable;
-  const fresh = runPlacement(setup, levelOf);
+  const fresh = runPlacement(setup, choice);
   const target = shortfall(fresh);
   if (!lexLess(target, shortfall(stable))) return stable;
   const order = releaseOrder(stable.state);
   let best = stable;
   for (let k = 1; k < order.length; k *= 2) {
-    const trial = runPlacement(setup, levelOf, { previous, released: new Set(order.slice(0, k)) });
+    const trial = runPlacement(setup, choice, { previous, released: new Set(order.slice(0, k)) });
     if (!lexLess(target, shortfall(trial))) return trial;
     if (lexLess(shortfall(trial), shortfall(best))) best = trial;
   }
@@ -187,14 +226,18 @@ function releaseOrder(state: FleetState): string[] {
     .map(({ name }) => name);
 }
 
-/** The plan of a finished run: reasons for everything left out, bound and summary. */
+/** What a plan is written from besides the fleet state: the setup and the per-model choices. */
+export type Solved = Pick<HeuristicSolution, 'setup' | 'degrees' | 'choice'>;
+
+/** The plan of a finished run: reasons for everything left out, per-model decisions, bound and summary. */
 export function writePlan(
   input: PlanInput,
-  setup: PlanningSetup,
+  solved: Solved,
   state: FleetState,
   unschedulable: readonly number[],
   optimizer: PlanSummary['optimizer'],
 ): Plan {
+  const { setup } = solved;
   const left: UnschedulableReplica[] = [];
   for (const model of setup.models) {
     if (model.levels.length > 0) continue;
@@ -215,5 +258,7 @@ export function writePlan(
     lowerBound: lowerBound(setup.layouts, placed),
     optimizer,
     previous: input.previous,
+    models: modelDecisions(solved, state, input.previous),
+    spreadGpus: spreadGpus(input, solved, state, unschedulable),
   });
 }

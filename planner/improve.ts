@@ -1,10 +1,11 @@
-import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED, type TakenOff } from './fleet.ts';
+import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
 import type { Placer } from './place.ts';
 
 /**
  * Local search after the greedy placement. Moves only replicas the previous plan does not pin,
  * never changes a profile the previous plan gave, and accepts a move only when the fleet uses no
- * more GPUs than before.
+ * more GPUs than before and misses no more spread. Every move is tried on a checkpoint of the
+ * fleet state and rolled back when it does not pay.
  */
 export function improve(state: FleetState, placer: Placer, rank: Int32Array): void {
   refineProfiles(state, placer, rank);
@@ -34,23 +35,30 @@ function emptyGpus(state: FleetState, placer: Placer, rank: Int32Array): void {
     }
     if (!oversized && state.gpuUsed[g]! >= state.partitionsOf(g)) continue;
     if (on.some((r) => state.replicaPinned[r])) continue;
-    const before = state.usedGpus;
-    const removals = state.removals;
-    const taken = on.map((r) => state.takeOff(r));
-    const moved: number[] = [];
-    for (const r of on.sort((a, b) => rank[a]! - rank[b]!)) {
-      if (!placer.place(r, options)) break;
-      moved.push(r);
-    }
-    if (moved.length !== on.length || state.usedGpus >= before) restore(state, taken, moved, removals);
+    tryMove(state, on, (r) => placer.place(r, options), (r) => rank[r]!, (before) => state.usedGpus < before.gpus);
   }
 }
 
-/** Undoes a tried move: takes the moved replicas off again and puts everything back. */
-function restore(state: FleetState, taken: readonly TakenOff[], moved: readonly number[], removals: number): void {
-  for (const r of moved) if (state.replicaNode[r]! >= 0) state.remove(r);
-  for (const t of taken) state.putBack(t);
-  state.removals = removals;
+interface Before {
+  readonly gpus: number;
+  readonly misses: number;
+}
+
+/**
+ * Takes `replicas` off and puts each back with `put`, in packing order, on a checkpoint: kept
+ * when all find a place, no spread is lost and `pays` holds, else rolled back. True when kept.
+ */
+function tryMove(state: FleetState, replicas: readonly number[], put: (r: number) => boolean, order: (r: number) => number, pays: (before: Before) => boolean): boolean {
+  const before = { gpus: state.usedGpus, misses: state.spreadMisses };
+  const cp = state.checkpoint();
+  for (const r of replicas) state.remove(r);
+  const ok = [...replicas].sort((a, b) => order(a) - order(b)).every(put);
+  if (ok && state.spreadMisses <= before.misses && pays(before)) {
+    state.commit(cp);
+    return true;
+  }
+  state.rollback(cp);
+  return false;
 }
 
 function movable(state: FleetState, n: number): number[] | undefined {
@@ -72,21 +80,8 @@ function eliminateNodes(state: FleetState, placer: Placer, rank: Int32Array): vo
     const replicas = movable(state, n);
     // A cheap necessary condition: the other open nodes have as many free partitions as n uses.
     if (!replicas || free.total - free.byNode[n]! < usedPartitions(state, n)) continue;
-    const gpusBefore = state.usedGpus;
-    const removals = state.removals;
-    const taken = replicas.map((r) => state.takeOff(r));
     const options = { ...placer.options, allowOpen: false, excludeNode: n, allowChange: false };
-    const moved: number[] = [];
-    let ok = true;
-    for (const r of [...replicas].sort((a, b) => rank[a]! - rank[b]!)) {
-      if (!placer.place(r, options)) {
-        ok = false;
-        break;
-      }
-      moved.push(r);
-    }
-    if (!ok || state.usedGpus > gpusBefore) restore(state, taken, moved, removals);
-    else free = freePartitions(state);
+    if (tryMove(state, replicas, (r) => placer.place(r, options), (r) => rank[r]!, (before) => state.usedGpus <= before.gpus)) free = freePartitions(state);
   }
 }
 
@@ -138,18 +133,13 @@ function refineProfiles(state: FleetState, placer: Placer, rank: Int32Array): vo
     const shape = layout.shapes[finest]!;
     if (Math.ceil(ranks / shape.partitionsPerGpu) >= state.nodeUsedGpus[n]!) continue;
     const profile = shape.mixableProfile >= 0 ? shape.mixableProfile : shape.profile;
-    const gpusBefore = state.usedGpus;
-    const removals = state.removals;
-    const taken = replicas.map((r) => state.takeOff(r));
-    const order = [...replicas].sort((a, b) => state.replicas[b]!.tensorParallel - state.replicas[a]!.tensorParallel || rank[a]! - rank[b]!);
-    const moved: number[] = [];
-    for (const r of order) {
-      // The first replica sets the node's new profile; the rest follow it.
+    // Widest first; the first replica sets the node's new profile, the rest follow it.
+    const widestFirst = (r: number) => -state.replicas[r]!.tensorParallel * state.replicas.length + rank[r]!;
+    const putOnNode = (r: number) => {
       const placement = state.nodeMode[n] === NODE_EMPTY ? { profile, gpus: placer.gpuOrder(n, profile) } : placer.evaluate(r, n, placer.options);
-      if (!placement) break;
-      state.place(r, n, placement.profile, placement.gpus);
-      moved.push(r);
-    }
-    if (moved.length !== replicas.length || state.usedGpus >= gpusBefore) restore(state, taken, moved, removals);
+      if (placement) state.place(r, n, placement.profile, placement.gpus);
+      return placement !== undefined;
+    };
+    tryMove(state, replicas, putOnNode, widestFirst, (before) => state.usedGpus < before.gpus);
   }
 }

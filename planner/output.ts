@@ -3,7 +3,7 @@ import { gpuMemoryUtilization, reservedGiB } from '../sizing/budget.ts';
 import { gpuInfo } from '../hardware/gpus.ts';
 import type { PartitionProfile } from '../hardware/types.ts';
 import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
-import type { PartitionRef, Plan, PlanGpu, PlanNode, PlanProfile, PlanReplica, PlanSummary, UnschedulableReplica } from './types.ts';
+import type { PartitionRef, Plan, PlanModel, PlanGpu, PlanNode, PlanProfile, PlanReplica, PlanSummary, UnschedulableReplica } from './types.ts';
 
 /** Everything the plan writer needs besides the state. */
 export interface PlanFacts {
@@ -14,6 +14,9 @@ export interface PlanFacts {
   readonly lowerBound: number;
   readonly optimizer: PlanSummary['optimizer'];
   readonly previous?: Plan;
+  readonly models: readonly PlanModel[];
+  /** GPUs spread costs (see PlanSummary). */
+  readonly spreadGpus: number;
 }
 
 /**
@@ -91,6 +94,7 @@ export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
     nodes,
     replicas,
     unschedulable,
+    models: facts.models,
     summary: {
       gpus: state.gpuCount,
       gpusUsed: state.usedGpus,
@@ -101,6 +105,7 @@ export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
       strandedGiB: round2(stranded.total),
       replicaMoves: churn.replicaMoves,
       profileChanges: churn.profileChanges,
+      spreadGpus: facts.spreadGpus,
       optimizer: facts.optimizer,
     },
   };

@@ -4,17 +4,75 @@ import { FleetState, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
  * The placement engine: puts one replica on the best node by a fixed order of preferences.
  *
  * 1. No profile change on a node the previous plan had (repartitioning evicts every pod on it).
- * 2. The cheapest tier: free partitions of GPUs already in use (no new GPU) → new GPUs of the
+ * 2. Spread: a topology domain the model does not use yet, while there is one (a model asking
+ *    DoNotSchedule never shares a domain then).
+ * 3. The cheapest tier: free partitions of GPUs already in use (no new GPU) → new GPUs of the
  *    replica's own size class on an open node → a new node of its own class (within the shape
  *    budget) → new GPUs of a coarser open node → a new node of a coarser class (within budget)
  *    → any new node, budget or not. Free partitions of GPUs in use in another pool than the
  *    replica's preferred one come after its own pool's open nodes, before opening nodes; other
  *    options in another pool come last (what is free there may be what that pool's own
  *    replicas need).
- * 3. Fewest new GPUs; then, in free partitions of GPUs in use, a node without a replica of the
+ * 4. Fewest new GPUs; then, in free partitions of GPUs in use, a node without a replica of the
  *    same model (soft anti-affinity) before the tightest partition size, and for new GPUs the
  *    finest shape before anti-affinity; then the fullest node; then node order.
  */
+
+/** Where a replica's ranks would go, cheapest first. */
+export const Tier = {
+  /** Free partitions of GPUs already in use: no new GPU. */
+  FreePartitions: 0,
+  /** New GPUs of the replica's own size class on an open node. */
+  OpenNodeOwnShape: 1,
+  /** A new node of its own class, within the shape budget. */
+  NewNodeOwnShape: 2,
+  /** New GPUs of a coarser open node. */
+  OpenNodeCoarser: 3,
+  /** A new node of a coarser class, within the budget. */
+  NewNodeCoarser: 4,
+  /** Any new node, budget or not. */
+  NewNodeOverBudget: 5,
+} as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+
+/**
+ * The rung of a tier: in the replica's preferred pool the tiers in order, with free partitions of
+ * another pool's GPUs slotted after its own open nodes (rung 2, before opening nodes); any other
+ * option in another pool after everything in its own (what is free there may be what that pool's
+ * own replicas need).
+ */
+function rungOf(tier: Tier, outside: boolean): number {
+  if (outside) return tier === Tier.FreePartitions ? 2 : tier + 7;
+  return tier <= Tier.OpenNodeOwnShape ? tier : tier + 1;
+}
+
+/** The parts of a placement's score, most significant first; lower is better in each. */
+interface Score {
+  /** 1 when a GPU the previous plan partitioned changes profile. */
+  readonly change: number;
+  /** 1 when the replica shares a topology domain with its model while another is free. */
+  readonly spreadMiss: number;
+  readonly rung: number;
+  readonly newGpus: number;
+  /** Shape and anti-affinity order within a rung (see `offer`). */
+  readonly order: number;
+  /** Partitions left free on the node (fullest node first); capped. */
+  readonly free: number;
+}
+
+/** How many values each part of a score takes: the radices of one number ordering scores lexicographically. */
+const SCORE_RADIX = { spreadMiss: 2, rung: 16, newGpus: 100, order: 32, free: 10000 } as const;
+
+/** A score as one number (allocation-free comparison in the hot loop), lexicographic in its parts. */
+function scoreKey(s: Score): number {
+  const R = SCORE_RADIX;
+  let key = s.change;
+  key = key * R.spreadMiss + s.spreadMiss;
+  key = key * R.rung + s.rung;
+  key = key * R.newGpus + s.newGpus;
+  key = key * R.order + s.order;
+  return key * R.free + Math.min(s.free, R.free - 1);
+}
 
 export interface PlaceOptions {
   /** Nodes per pool and shape a fresh plan may open before overflowing; null = no budget. */
@@ -152,6 +210,9 @@ export class Placer {
     const G = state.nodeGpus[n]!;
     const base = state.nodeGpuBase[n]!;
     const anti = state.nodeModelCount[n * state.modelCount + replica.model]! > 0 ? 1 : 0;
+    const miss = state.spreadMiss(replica.model, n);
+    if (miss && state.spread[replica.model]!.hard) return Infinity;
+    this.miss = miss;
     const preferred = options.preferredPool[r]!;
     const outside = preferred >= 0 && preferred !== layout.index;
     this.scoredKey = bound;
@@ -168,7 +229,7 @@ export class Placer {
       const freeGpus = G - state.nodeUsedGpus[n]!;
       if (partial + freeGpus * P < t) return Infinity;
       const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
-      const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
+      const tier = newGpus === 0 ? Tier.FreePartitions : s === range.hi ? Tier.OpenNodeOwnShape : Tier.OpenNodeCoarser;
       this.offer(mode, s, tier, outside, newGpus, 0, anti, partial + freeGpus * P - t);
       return this.scoredProfile < 0 ? Infinity : this.scoredKey;
     }
@@ -192,7 +253,7 @@ export class Placer {
         }
         if (partial + freeGpus * P < t) continue;
         const newGpus = t > partial ? Math.ceil((t - partial) / P) : 0;
-        const tier = newGpus === 0 ? 0 : s === range.hi ? 1 : 3;
+        const tier = newGpus === 0 ? Tier.FreePartitions : s === range.hi ? Tier.OpenNodeOwnShape : Tier.OpenNodeCoarser;
         this.offer(q, s, tier, outside, newGpus, newGpus > unchangedFree ? 1 : 0, anti, partial + freeGpus * P - t);
       }
       return this.scoredProfile < 0 ? Infinity : this.scoredKey;
@@ -216,7 +277,7 @@ export class Placer {
       const P = shape.partitionsPerGpu;
       const newGpus = Math.ceil(t / P);
       const withinBudget = !budget || state.openByShape[layout.index]![s]! < budget[s]!;
-      const tier = !withinBudget ? 5 : s === range.hi ? 2 : 4;
+      const tier = !withinBudget ? Tier.NewNodeOverBudget : s === range.hi ? Tier.NewNodeOwnShape : Tier.NewNodeCoarser;
       const free = G * P - t;
       const q = shape.mixableProfile;
       if (q >= 0) {
@@ -234,16 +295,15 @@ export class Placer {
 
   private changeAllowed = true;
   private freeSlotsOnly = false;
+  /** 1 when the node being scored is in a domain the replica's model already uses while another is free. */
+  private miss = 0;
 
-  private offer(profile: number, s: number, tier: number, outside: boolean, newGpus: number, change: number, anti: number, free: number): void {
+  private offer(profile: number, s: number, tier: Tier, outside: boolean, newGpus: number, change: number, anti: number, free: number): void {
     if ((change && !this.changeAllowed) || (newGpus > 0 && this.freeSlotsOnly)) return;
     // Free partitions of GPUs in use cost nothing, so spreading the model comes first there;
     // a new GPU is better spent on the finest shape, whose spare partitions take more later.
-    const order = tier === 0 ? anti * 16 + (15 - s) : (15 - s) * 2 + anti;
-    // Free partitions in another pool come right after a new GPU on an open node of the
-    // replica's own pool, before opening nodes; any other option in another pool comes last.
-    const rung = outside ? (tier === 0 ? 2 : tier + 7) : tier <= 1 ? tier : tier + 1;
-    const key = (((change * 16 + rung) * 100 + newGpus) * 32 + order) * 10000 + Math.min(free, 9999);
+    const order = tier === Tier.FreePartitions ? anti * 16 + (15 - s) : (15 - s) * 2 + anti;
+    const key = scoreKey({ change, spreadMiss: this.miss, rung: rungOf(tier, outside), newGpus, order, free });
     if (key < this.scoredKey) {
       this.scoredKey = key;
       this.scoredProfile = profile;

@@ -1,4 +1,4 @@
-import { type FleetState, NODE_EMPTY, type TakenOff } from './fleet.ts';
+import { type FleetState, NODE_EMPTY } from './fleet.ts';
 import type { Placer } from './place.ts';
 import { relocateFor } from './relocate.ts';
 import { repackFor } from './repack.ts';
@@ -70,22 +70,21 @@ function evictFor(state: FleetState, placer: Placer, r: number): number[] | unde
         const y = state.replicas[b]!;
         return y.priority - x.priority || y.tensorParallel - x.tensorParallel || b - a;
       });
-    const removals = state.removals;
-    const undo: TakenOff[] = [];
+    const cp = state.checkpoint();
+    const chosen: number[] = [];
     let found: Eviction | undefined;
     for (const v of victims) {
-      undo.push(state.takeOff(v));
+      state.remove(v);
+      chosen.push(v);
       const candidate = placer.evaluate(r, n, open);
       if (candidate) {
-        const chosen = undo.map((u) => u.r);
         const worstVictim = Math.min(...chosen.map((c) => state.replicas[c]!.priority));
         const ranks = chosen.reduce((sum, c) => sum + state.replicas[c]!.tensorParallel, 0);
-        found = { node: n, victims: chosen, worstVictim, ranks, key: candidate.key };
+        found = { node: n, victims: [...chosen], worstVictim, ranks, key: candidate.key };
         break;
       }
     }
-    for (let i = undo.length - 1; i >= 0; i--) state.putBack(undo[i]!);
-    state.removals = removals;
+    state.rollback(cp);
     if (found && (!best || cheaper(found, best))) best = found;
   }
   if (!best) return undefined;

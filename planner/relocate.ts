@@ -1,4 +1,4 @@
-import { type FleetState, NODE_EMPTY, type TakenOff } from './fleet.ts';
+import { type FleetState, NODE_EMPTY } from './fleet.ts';
 import type { Placer } from './place.ts';
 
 /**
@@ -25,11 +25,12 @@ export function relocateFor(state: FleetState, placer: Placer, r: number): boole
         return pools(y) - pools(x) || y.priority - x.priority || y.tensorParallel - x.tensorParallel || b - a;
       });
     if (movable.length === 0) continue;
-    const removals = state.removals;
-    const moved: TakenOff[] = [];
+    const cp = state.checkpoint();
+    const moved: number[] = [];
     let fits = false;
     for (const v of movable) {
-      moved.push(state.takeOff(v));
+      state.remove(v);
+      moved.push(v);
       if (placer.evaluate(r, n, open)) {
         fits = true;
         break;
@@ -39,17 +40,12 @@ export function relocateFor(state: FleetState, placer: Placer, r: number): boole
       const placement = placer.evaluate(r, n, open)!;
       state.place(r, n, placement.profile, placement.gpus);
       const elsewhere = { ...open, excludeNode: n };
-      const placed: number[] = [];
-      for (const m of moved) {
-        if (!placer.place(m.r, elsewhere)) break;
-        placed.push(m.r);
+      if (moved.every((v) => placer.place(v, elsewhere))) {
+        state.commit(cp);
+        return true;
       }
-      if (placed.length === moved.length) return true;
-      for (const v of placed) state.remove(v);
-      state.remove(r);
     }
-    for (let i = moved.length - 1; i >= 0; i--) state.putBack(moved[i]!);
-    state.removals = removals;
+    state.rollback(cp);
   }
   return false;
 }

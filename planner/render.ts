@@ -1,6 +1,7 @@
+import { HOSTNAME_TOPOLOGY_KEY } from '../api/types.ts';
 import { plural } from '../api/words.ts';
 import { nodeProfileName } from './diff.ts';
-import type { Plan, PlanReplica } from './types.ts';
+import type { Plan, PlanModel, PlanReplica } from './types.ts';
 
 function table(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string[] {
   return [
@@ -24,6 +25,28 @@ function byModel(replicas: readonly PlanReplica[]): Map<string, PlanReplica[]> {
   return models;
 }
 
+/**
+ * Nodes (or domains of the spread's topology key) a model's replicas span; flagged when several
+ * replicas share one node, or span fewer domains than the fleet allows.
+ */
+function spreadCell(replicas: readonly PlanReplica[], decision: PlanModel | undefined): string {
+  const nodes = new Set(replicas.map((r) => r.node)).size;
+  const spread = decision?.spread;
+  const byNode = plural(nodes, 'node');
+  const span = spread && spread.topologyKey !== HOSTNAME_TOPOLOGY_KEY ? `${byNode}, ${spread.domains} × ${spread.topologyKey}` : byNode;
+  if (replicas.length > 1 && nodes === 1) return `${span} ⚠ single node`;
+  if (spread && spread.domains < spread.wanted) return `${span} ⚠ fewer than ${spread.wanted}`;
+  return span;
+}
+
+/** What spread costs, so a reviewer can weigh availability against GPUs. */
+function spreadLine(plan: Plan): string {
+  const extra = plan.summary.spreadGpus;
+  return extra > 0
+    ? `Spread costs ${plural(extra, 'GPU')}: without it the same replicas fit on ${plan.summary.gpusUsed - extra}.`
+    : 'Spread costs no GPU.';
+}
+
 /** `plan.md`: the whole plan for a reviewer, beside `plan.json`. */
 export function renderPlanMarkdown(plan: Plan): string {
   const nodeRows = plan.nodes.map((node) => {
@@ -33,15 +56,17 @@ export function renderPlanMarkdown(plan: Plan): string {
     const replicas = [...new Set(used.map((p) => p.replica))].join(', ') || '—';
     return [node.name, node.pool, node.gpu, nodeProfileName(node), `${gpusUsed}/${node.gpus.length}`, `${used.length}/${partitions.length}`, replicas];
   });
+  const decisions = new Map(plan.models.map((m) => [m.name, m]));
   const modelRows = [...byModel(plan.replicas)].map(([model, replicas]) => {
     const first = replicas[0]!;
-    const nodes = [...new Set(replicas.map((r) => r.node))].join(', ');
-    return [model, replicas.length, first.precision, first.tensorParallel, first.memoryGiB, first.gpuMemoryUtilization, nodes];
+    const nodes = [...new Set(replicas.map((r) => r.node))].sort().join(', ');
+    return [model, replicas.length, first.precision, first.tensorParallel, first.memoryGiB, first.gpuMemoryUtilization, spreadCell(replicas, decisions.get(model)), nodes];
   });
   const lines = [
     '# GPU partition plan',
     '',
     summaryLine(plan) + '.',
+    spreadLine(plan),
     '',
     '## Nodes',
     '',
@@ -49,7 +74,11 @@ export function renderPlanMarkdown(plan: Plan): string {
     '',
     '## Models',
     '',
-    ...table(['model', 'replicas', 'precision', 'TP', 'GiB per replica', 'gpu-memory-utilization', 'nodes'], modelRows),
+    ...table(['model', 'replicas', 'precision', 'TP', 'GiB per replica', 'gpu-memory-utilization', 'spans', 'nodes'], modelRows),
+    '',
+    '## Tensor parallelism',
+    '',
+    ...plan.models.map((m) => `- \`${m.name}\`: ${m.tensorParallelReason}`),
     '',
     '## Unschedulable',
     '',

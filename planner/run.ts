@@ -1,7 +1,7 @@
 import { type Outcome, shapeBudgets } from './budgets.ts';
 import type { PoolLayout } from './capacity.ts';
 import { lowerBound } from './bounds.ts';
-import { expandReplicas, type ReplicaSpec, type ResolvedModel } from './demands.ts';
+import { type Choice, expandReplicas, type ReplicaSpec, type ResolvedModel } from './demands.ts';
 import { FleetState } from './fleet.ts';
 import { improve } from './improve.ts';
 import { Placer } from './place.ts';
@@ -27,6 +27,8 @@ export interface RunResult {
   readonly state: FleetState;
   /** Replica indices that did not fit (capacity; never-fitting models have no replicas here). */
   readonly unschedulable: readonly number[];
+  /** Replicas placed in a topology domain their model already uses although a free one could take them. */
+  readonly spreadMisses: number;
 }
 
 export interface RunOptions {
@@ -35,6 +37,8 @@ export interface RunOptions {
   readonly released?: ReadonlySet<string>;
   /** Stop after the first placement and its repairs: enough to learn whether everything fits. */
   readonly quick?: boolean;
+  /** Place as if no model asked for spread (what spread costs). */
+  readonly ignoreSpread?: boolean;
 }
 
 /**
@@ -46,8 +50,8 @@ export interface RunOptions {
  * important priority that still fit. Replicas left over then get a chance to evict lower-priority
  * ones. Whichever of the two attempts leaves out less (by priority) is kept.
  */
-export function runPlacement(setup: PlanningSetup, levelOf: readonly number[], options: RunOptions = {}): RunResult {
-  const replicas = expandReplicas(setup.models, levelOf, setup.layouts, setup.headroomPercent);
+export function runPlacement(setup: PlanningSetup, choice: Choice, options: RunOptions = {}): RunResult {
+  const replicas = expandReplicas(setup.models, choice, setup.layouts, setup.headroomPercent, options.ignoreSpread);
   const rank = packingRank(replicas, cheapestPools(replicas, setup.layouts));
   const totalGpus = setup.layouts.reduce((sum, l) => sum + l.capacity.nodes.length * l.gpusPerNode, 0);
   // Demand whose lower bound exceeds the fleet cannot all fit: no need to try.
@@ -72,7 +76,7 @@ export function runPlacement(setup: PlanningSetup, levelOf: readonly number[], o
   if (unschedulable.length === 0 || options.previous || options.quick) {
     improve(all.state, all.placer, rank);
     if (unschedulable.length > 0) unschedulable = placeByPriority(all.state, all.placer, unschedulable, rank);
-    return { state: all.state, unschedulable };
+    return { state: all.state, unschedulable, spreadMisses: all.state.spreadMisses };
   }
 
   const first = unschedulable;
@@ -99,9 +103,10 @@ export function runPlacement(setup: PlanningSetup, levelOf: readonly number[], o
   // Admitting by priority usually places more of what matters; when it does not, keep the first try.
   if (!surelyTooMuch(replicas) && !lexLess(shortfallOf(replicas, unschedulable), shortfallOf(replicas, first))) {
     improve(all.state, all.placer, rank);
-    return { state: all.state, unschedulable: placeByPriority(all.state, all.placer, first, rank) };
+    const unplaced = placeByPriority(all.state, all.placer, first, rank);
+    return { state: all.state, unschedulable: unplaced, spreadMisses: all.state.spreadMisses };
   }
-  return { state, unschedulable };
+  return { state, unschedulable, spreadMisses: state.spreadMisses };
 }
 
 /**

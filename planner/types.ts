@@ -11,7 +11,33 @@ export interface Plan {
   readonly nodes: readonly PlanNode[];
   readonly replicas: readonly PlanReplica[];
   readonly unschedulable: readonly UnschedulableReplica[];
+  /** Per model that can run anywhere, by name: what the planner chose for it and why. */
+  readonly models: readonly PlanModel[];
   readonly summary: PlanSummary;
+}
+
+/** The planner's decisions for one model, shared by all its replicas. */
+export interface PlanModel {
+  readonly name: string;
+  readonly precision: Precision;
+  readonly tensorParallel: number;
+  /** Why this degree, e.g. "auto: 2 ranks on 24 GiB partitions, 0.25 GPU a replica (1: 1 GPU)". */
+  readonly tensorParallelReason: string;
+  readonly replicas: number;
+  readonly placed: number;
+  /** Distinct nodes its placed replicas run on. */
+  readonly nodes: number;
+  /** How the replicas spread over topology domains; absent when no spread is asked. */
+  readonly spread?: PlanSpread;
+}
+
+export interface PlanSpread {
+  readonly topologyKey: string;
+  readonly whenUnsatisfiable: 'ScheduleAnyway' | 'DoNotSchedule';
+  /** Domains its placed replicas span. */
+  readonly domains: number;
+  /** Domains they should span: min(placed replicas, domains its pools offer, 2 without spec.spread). */
+  readonly wanted: number;
 }
 
 export interface PlanProfile {
@@ -86,6 +112,8 @@ export interface PlanSummary {
   readonly replicaMoves: number;
   /** Against the previous plan: nodes whose profile changed (each one evicts its pods). */
   readonly profileChanges: number;
+  /** GPUs spread costs: gpusUsed minus the GPUs of the same plan made without spread (0 when none). */
+  readonly spreadGpus: number;
   /** heuristic, or exact when HiGHS proved the optimum. */
   readonly optimizer: 'heuristic' | 'exact';
 }

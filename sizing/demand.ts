@@ -1,11 +1,11 @@
 import { servedCheckpoint } from '../api/checkpoint.ts';
-import type { Model, Precision, Spec } from '../api/types.ts';
+import { HOSTNAME_TOPOLOGY_KEY, type Model, type Precision, type Spec } from '../api/types.ts';
 import { candidatePrecisions, candidateTensorParallel, modelPools, poolNames, resolveMaxModelLen } from './candidates.ts';
 import type { ModelCatalog } from './model-catalog.ts';
 import { resolveModel } from './check.ts';
 import { estimateMemory } from './estimate.ts';
 import { defaultKvCacheDtype, engineFlags } from './precision.ts';
-import type { ModelDemand, ModelInfo } from './types.ts';
+import type { DemandSpread, ModelDemand, ModelInfo } from './types.ts';
 
 /** One Model sized: what the planner places, and how the engine is started. */
 export interface SizedModel {
@@ -54,11 +54,25 @@ function demandOf(model: Model, info: ModelInfo | undefined, spec: Spec): ModelD
     replicas: model.spec.replicas,
     pools: poolNames(model, spec),
     precisionAuto: model.spec.precision === 'auto',
+    spread: spreadOf(model),
     options: candidatePrecisions(model, info, pools).flatMap((precision) =>
       degrees.map((tensorParallel) => ({ precision, tensorParallel, memoryGiBPerPartition: memoryPerRank(precision, tensorParallel) })),
     ),
   };
 }
+
+/**
+ * `spec.spread` as asked, else the availability default: two nodes where the pools allow, best
+ * effort, so that one node's reboot never takes the model down.
+ */
+function spreadOf(model: Model): DemandSpread {
+  const spread = model.spec.spread;
+  if (!spread) return { topologyKey: HOSTNAME_TOPOLOGY_KEY, hard: false, maxDomains: DEFAULT_SPREAD_DOMAINS };
+  return { topologyKey: spread.topologyKey, hard: spread.whenUnsatisfiable === 'DoNotSchedule' };
+}
+
+/** Nodes the replicas of a model without `spec.spread` span at least, where the pools allow. */
+export const DEFAULT_SPREAD_DOMAINS = 2;
 
 /** Memory one rank needs: the spec's `memoryGiB` split evenly over the ranks, else the estimate. */
 function sizer(model: Model, info: ModelInfo | undefined): (precision: Precision, tensorParallel: number) => number {

@@ -83,4 +83,15 @@ export interface ModelDemand {
   readonly pools: readonly string[];
   readonly precisionAuto: boolean;
   readonly options: readonly DemandOption[];
+  /** Spread the replicas over topology domains (absent: no spread asked). */
+  readonly spread?: DemandSpread;
+}
+
+export interface DemandSpread {
+  /** `kubernetes.io/hostname` or a label of the pools. */
+  readonly topologyKey: string;
+  /** DoNotSchedule: a replica never shares a domain while one it may use is free. */
+  readonly hard: boolean;
+  /** Domains worth spanning at most (the default availability spread: 2); absent: as many as there are. */
+  readonly maxDomains?: number;
 }

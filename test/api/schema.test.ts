@@ -74,7 +74,7 @@ describe('v1alpha1.schema.json', () => {
     const spec = loadSpecTexts([
       { file: 'fleet.yaml', text: fleet },
       { file: 'pools.yaml', text: POOL },
-      { file: 'models.yaml', text: `${MODEL.replace('  replicas: 2\n', '')}  architecture: {numHiddenLayers: 32, hiddenSize: 4096, numAttentionHeads: 32, numKeyValueHeads: 8, vocabSize: 128256, paramsTotal: 8030261248, maxPositionEmbeddings: 131072}\n` },
+      { file: 'models.yaml', text: `${MODEL.replace('  replicas: 2\n', '')}  architecture: {numHiddenLayers: 32, hiddenSize: 4096, numAttentionHeads: 32, numKeyValueHeads: 8, vocabSize: 128256, paramsTotal: 8030261248, maxPositionEmbeddings: 131072}\n  spread: {}\n` },
     ]).spec!;
     const resolved: Record<string, unknown> = { FleetSpec: spec.fleet.spec, NodePoolSpec: spec.pools[0]!.spec, ModelSpec: spec.models[0]!.spec };
     const checked: string[] = [];
@@ -95,6 +95,7 @@ describe('v1alpha1.schema.json', () => {
     expect(checked).toContain('FleetSpec.gitops.flux.interval');
     expect(checked).toContain('ModelSpec.allowedPrecisions');
     expect(checked).toContain('FleetSpec.huggingFaceToken.key');
+    expect(checked).toContain('ModelSpec.spread.topologyKey');
     expect(checked.length).toBeGreaterThan(25);
   });
 });

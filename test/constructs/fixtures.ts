@@ -68,10 +68,11 @@ export function plan(layouts: readonly NodeLayout[], placements: readonly Placem
     nodes,
     replicas,
     unschedulable: [],
+    models: [],
     summary: {
       gpus: nodes.reduce((n, node) => n + node.gpus.length, 0),
       gpusUsed: 0, lowerBound: 0, nodesUsed: nodes.length, replicas: replicas.length, placed: replicas.length,
-      strandedGiB: 0, replicaMoves: 0, profileChanges: 0, optimizer: 'heuristic',
+      strandedGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic',
     },
   };
 }

@@ -41,6 +41,15 @@ describe('planHeuristic: profiles and packing', () => {
         partitions: [{ gpu: 0, partition: p }],
       })),
       unschedulable: [],
+      models: ['a', 'b', 'c', 'd'].map((m) => ({
+        name: m,
+        precision: 'bf16',
+        tensorParallel: 1,
+        tensorParallelReason: 'auto: 1 on 24 GiB partitions (0.13 GPU a replica), the smallest GPU share (on ties: finer partitions, then the lower degree); candidates: 2 on 24 GiB partitions (0.25 GPU a replica), 4 on 24 GiB partitions (0.5 GPU a replica), 8 on 24 GiB partitions (1 GPU a replica)',
+        replicas: 1,
+        placed: 1,
+        nodes: 1,
+      })),
       summary: {
         gpus: 8,
         gpusUsed: 1,
@@ -51,6 +60,7 @@ describe('planHeuristic: profiles and packing', () => {
         strandedGiB: 24.6, // 4 × (24 − 17.85)
         replicaMoves: 0,
         profileChanges: 0,
+        spreadGpus: 0,
         optimizer: 'heuristic',
       },
     } satisfies Plan);
@@ -58,7 +68,7 @@ describe('planHeuristic: profiles and packing', () => {
 
   it('writes every key in the order of the plan types', () => {
     const plan = planHeuristic(input([MI300X], [demand('a', 1, options('bf16', 15))]));
-    expect(Object.keys(plan)).toEqual(['apiVersion', 'kind', 'nodes', 'replicas', 'unschedulable', 'summary']);
+    expect(Object.keys(plan)).toEqual(['apiVersion', 'kind', 'nodes', 'replicas', 'unschedulable', 'models', 'summary']);
     expect(Object.keys(plan.nodes[0]!)).toEqual(['name', 'pool', 'gpu', 'profile', 'mixed', 'gpus']);
     expect(Object.keys(plan.replicas[0]!)).toEqual([
       'id',
@@ -247,7 +257,8 @@ describe('planHeuristic: soft anti-affinity', () => {
         partitions: [{ gpu: 0, partition: i % 6 }],
       })),
       unschedulable: [],
-      summary: { gpus: 16, gpusUsed: 2, lowerBound: 2, nodesUsed: 2, replicas: 12, placed: 12, strandedGiB: 0, replicaMoves: 0, profileChanges: 0, optimizer: 'heuristic' },
+      models: [],
+      summary: { gpus: 16, gpusUsed: 2, lowerBound: 2, nodesUsed: 2, replicas: 12, placed: 12, strandedGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic' },
     };
     const plan = planHeuristic(input([fleet], [fillers, demand('m', 2, options('bf16', 15, [1]))], { previous }));
     const at = placements(plan);
