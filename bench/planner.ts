@@ -1,6 +1,7 @@
 /**
- * Planner benchmark: the heuristic against the lower bound and the HiGHS optimum, planning time,
- * determinism, and churn after one change. Prints a table per instance, then checks each target.
+ * Planner benchmark: the heuristic against the lower bound and the HiGHS optimum (both with
+ * tensor-parallel degree choice), planning time, determinism, and churn after one change. Prints a
+ * table per instance, then checks each target, then the degree-choice cases on real specs.
  * Run: `node --import tsx bench/planner.ts [--quick]` (full ≈ 10 min, quick ≈ 1 min).
  */
 import { pathToFileURL } from 'node:url';
@@ -11,6 +12,7 @@ import type { Plan } from '../planner/types.ts';
 import { fitsPartition } from '../sizing/budget.ts';
 import { findProfile } from '../hardware/gpus.ts';
 import { applyChange, CHANGES, type Change, changedModel } from './generate-changes.ts';
+import { runDegreeChoiceBench } from './degree-choice.ts';
 import { type FleetKind, generateInstance, type Instance, type InstanceSpec, type Load } from './generate.ts';
 
 const FLEETS: readonly FleetKind[] = ['mi300x', 'products', 'mixed'];
@@ -260,6 +262,8 @@ export async function runPlannerBench(quick: boolean): Promise<void> {
   );
   console.log('exact: HiGHS-proven fewest GPUs for the replicas it places, (+n) when it places n more; ≤n = best found in the time limit; — = not run\n');
   for (const l of summary(rows)) console.log(l);
+  console.log('\nDegree choice on real specs (sized with the model catalog):\n');
+  for (const l of await runDegreeChoiceBench(quick ? 20 : 60)) console.log(l);
   console.log(`\n${rows.length} instances in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -1,5 +1,5 @@
 import type { PoolLayout } from './capacity.ts';
-import { gpuShare, type ReplicaSpec } from './demands.ts';
+import type { ReplicaSpec } from './demands.ts';
 import type { PlanningSetup } from './run.ts';
 
 /**
@@ -53,10 +53,8 @@ function fewestGpus(layout: PoolLayout, ranksByClass: readonly number[]): number
 export function degreeFreeBound(setup: PlanningSetup, levelOf: readonly number[]): number {
   let total = 0;
   for (const model of setup.models) {
-    const candidates = model.degrees[levelOf[model.index]!];
-    if (!candidates) continue;
-    const share = Math.min(...candidates.map((o) => gpuShare(o, model.pools, setup.layouts, setup.headroomPercent)));
-    total += share * model.demand.replicas;
+    const share = model.minShare[levelOf[model.index]!];
+    if (share !== undefined) total += share * model.demand.replicas;
   }
   return Math.ceil(total - 1e-9);
 }

@@ -11,16 +11,13 @@ export function modelDecisions(solved: Solved, state: FleetState, previous?: Pla
   const { setup, choice, degrees } = solved;
   const before = new Map((previous?.models ?? []).map((m) => [m.name, m]));
   const out: PlanModel[] = [];
+  const nodesOf = setup.models.map(() => new Set<number>());
+  for (const r of state.replicas) if (state.replicaNode[r.index]! >= 0) nodesOf[r.model]!.add(state.replicaNode[r.index]!);
   for (const model of setup.models) {
     const option = choice[model.index];
     if (!option) continue;
-    const nodes = new Set<number>();
-    let placed = 0;
-    for (const r of state.replicas) {
-      if (r.model !== model.index || state.replicaNode[r.index]! < 0) continue;
-      placed++;
-      nodes.add(state.replicaNode[r.index]!);
-    }
+    const nodes = nodesOf[model.index]!;
+    const placed = state.modelPlaced[model.index]!;
     out.push({
       name: model.demand.model,
       precision: option.precision,
@@ -56,6 +53,7 @@ const WHY: Record<DegreeWhy, string> = {
   lowered: 'the lowest degree that keeps the fleet on as few GPUs and nodes',
   repair: 'a degree that lets more replicas be placed',
   running: 'the degree it runs at in the previous plan (a change restarts its replicas)',
+  exact: 'chosen with the node profiles by the exact optimizer (HiGHS), for the fewest GPUs',
 };
 
 function degreeReason(solved: Solved, model: ResolvedModel, option: DemandOption, why: DegreeWhy): string {

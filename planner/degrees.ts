@@ -15,7 +15,7 @@ import type { Plan } from './types.ts';
  */
 
 /** Why a model runs at its degree. */
-export type DegreeWhy = 'only' | 'share' | 'lowered' | 'repair' | 'running';
+export type DegreeWhy = 'only' | 'share' | 'lowered' | 'repair' | 'running' | 'exact';
 
 /** Degree per model, 0 for the level's preferred one; and why. */
 export interface Degrees {
@@ -138,8 +138,8 @@ function runBudget(setup: DegreeSetup): number {
   return Math.max(1, Math.min(SEARCH_RUNS, Math.floor(REPLICA_RUNS / Math.max(1, replicas))));
 }
 
-/** Replica placements a degree search may spend in total (about 3 ms at 1,000 replicas per run). */
-const REPLICA_RUNS = 3000;
+/** Replica placements a degree search may spend in total (a run at 1,000 replicas takes about 10 ms). */
+const REPLICA_RUNS = 1500;
 
 function withDegree(tpOf: readonly number[], m: number, tp: number): number[] {
   const out = [...tpOf];

@@ -33,6 +33,8 @@ export interface ResolvedModel {
    * candidates for `tensorParallel: auto` (an explicit degree is the only one).
    */
   readonly degrees: readonly (readonly DemandOption[])[];
+  /** Per level, the smallest GPU share over its degrees (for bounds valid under degree choice). */
+  readonly minShare: readonly number[];
 }
 
 /** The option every model runs at in one planning run (undefined: it never fits). */
@@ -73,7 +75,8 @@ export function resolveModels(demands: readonly ModelDemand[], layouts: readonly
       fitting.filter((o) => o.precision === precision).sort((a, b) => a.tensorParallel - b.tensorParallel),
     );
     const levels = degrees.map((candidates) => preferredDegree(candidates, pools, layouts, headroomPercent));
-    return { index, demand, priority: priorityRank(demand.priority), pools, levels, degrees };
+    const minShare = degrees.map((candidates) => Math.min(...candidates.map((o) => gpuShare(o, pools, layouts, headroomPercent))));
+    return { index, demand, priority: priorityRank(demand.priority), pools, levels, degrees, minShare };
   });
 }
 
@@ -139,7 +142,7 @@ export function expandReplicas(
   choice: Choice,
   layouts: readonly PoolLayout[],
   headroomPercent: number,
-  ignoreSpread = false,
+  ignoreSoftSpread = false,
 ): ReplicaSpec[] {
   const replicas: ReplicaSpec[] = [];
   const fitKeys = new Map<string, number>();
@@ -149,8 +152,9 @@ export function expandReplicas(
     const ranges = layouts.map((layout) =>
       model.pools.includes(layout.index) ? shapeRange(option, layout, headroomPercent) : { lo: 0, hi: -1 },
     );
-    const candidates = model.degrees.find((d) => d[0]?.precision === option.precision) ?? [option];
-    const minShare = Math.min(...candidates.map((o) => gpuShare(o, model.pools, layouts, headroomPercent)));
+    const level = model.levels.findIndex((l) => l.precision === option.precision);
+    const candidates = model.degrees[level] ?? [option];
+    const minShare = model.minShare[level] ?? gpuShare(option, model.pools, layouts, headroomPercent);
     const key = `${option.tensorParallel}|${ranges.map((r) => (r.lo <= r.hi ? `${r.lo}-${r.hi}` : '')).join(',')}`;
     if (!fitKeys.has(key)) fitKeys.set(key, fitKeys.size);
     for (let ordinal = 0; ordinal < model.demand.replicas; ordinal++) {
@@ -168,7 +172,7 @@ export function expandReplicas(
         fitKey: fitKeys.get(key)!,
         minShare,
         degreeFixed: candidates.length <= 1,
-        ...(model.demand.spread && !ignoreSpread && { spread: model.demand.spread }),
+        ...(model.demand.spread && !(ignoreSoftSpread && !model.demand.spread.hard) && { spread: model.demand.spread }),
       });
     }
   }

@@ -1,9 +1,11 @@
 import * as highsModule from 'highs';
 import { lowerBound } from './bounds.ts';
 import type { PoolLayout } from './capacity.ts';
-import { expandReplicas, type ReplicaSpec } from './demands.ts';
+import type { DemandOption } from '../sizing/types.ts';
+import type { DegreeWhy } from './degrees.ts';
+import { type Choice, expandReplicas, type ReplicaSpec, shapeRange } from './demands.ts';
 import { FleetState } from './fleet.ts';
-import { type PlanInput, solveHeuristic, writePlan } from './heuristic.ts';
+import { type HeuristicSolution, type PlanInput, solveHeuristic, writePlan } from './heuristic.ts';
 import type { PlanningSetup } from './run.ts';
 import { seedProfiles } from './stability.ts';
 import type { Plan } from './types.ts';
@@ -25,8 +27,13 @@ import type { Plan } from './types.ts';
  * that many GPUs, with at most a quarter of the time limit. The heuristic's GPU count bounds
  * stage 2 from above and the pooled lower bound from below.
  *
- * The precision and tensor parallelism of every model are the heuristic's (the joint precision
- * choice stays one rule); the previous plan only lends the profiles of unused nodes.
+ * Tensor parallelism is chosen too: a model with several candidate degrees is a group of
+ * alternatives, one class per degree, with binaries z[g,a] choosing one (Σ_a z = 1) and its
+ * replicas only in the chosen class (Σ x[·,·,a] ≤ replicas · z[g,a]); replicas of models with one
+ * degree are grouped by fit class as before. The precision of every model is the heuristic's (the
+ * joint precision choice stays one rule); the previous plan only lends the profiles of unused
+ * nodes. Spread is not modelled: `planFleet` keeps the heuristic's plan when the exact one
+ * spreads less.
  */
 
 export type ExactStatus = 'optimal' | 'timeout' | 'infeasible' | 'error';
@@ -63,12 +70,22 @@ interface Stage {
   readonly gpusAtLeast?: number;
 }
 
+/** One way to place the replicas of a group: a degree and the shapes it may use per pool. */
 interface FitClass {
-  readonly key: number;
+  readonly group: number;
+  readonly option: DemandOption;
   readonly tensorParallel: number;
-  /** Replicas of the class per priority, in placing preference (lowest ordinal first). */
-  readonly byPriority: readonly (readonly number[])[];
   readonly ranges: ReplicaSpec['ranges'];
+}
+
+/** Replicas that share their alternatives: one model with a degree choice, or one fit class. */
+interface Group {
+  /** Replicas per priority, in placing preference (lowest ordinal first). */
+  readonly byPriority: readonly (readonly number[])[];
+  /** Its classes (indices); a choice binary per class when there are several. */
+  readonly classes: readonly number[];
+  /** The model whose degree it chooses, or -1 for a fit class of fixed degrees. */
+  readonly model: number;
 }
 
 interface Cell {
@@ -86,17 +103,23 @@ export interface ExactOptions {
    * @default true
    */
   readonly minimizeNodes?: boolean;
+  /** The heuristic's solution, when the caller has it already (it bounds the search). */
+  readonly heuristic?: HeuristicSolution;
 }
 
 export async function planExact(input: PlanInput, timeLimitSeconds: number, exactOptions: ExactOptions = {}): Promise<ExactResult> {
-  const heuristic = solveHeuristic(input);
+  const heuristic = exactOptions.heuristic ?? solveHeuristic(input);
   const { setup } = heuristic;
+  // Replica indices do not depend on the options chosen (models in order, ordinals in order).
   const replicas = expandReplicas(setup.models, heuristic.choice, setup.layouts, setup.headroomPercent);
-  const model = new MilpModel(setup, replicas, fitClasses(replicas));
+  const { groups, classes } = groupsOf(setup, heuristic.levelOf, replicas);
+  const model = new MilpModel(setup, replicas, groups, classes);
   const finish = (columns: Columns, status: ExactStatus, seconds: number, gpus?: number): ExactResult => {
-    const state = model.toState(columns, input);
-    const unschedulable = replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
-    return { plan: writePlan(input, heuristic, state, unschedulable, 'exact'), status, seconds, gpus: gpus ?? state.usedGpus };
+    const choice = model.choiceOf(columns, heuristic.choice);
+    const state = model.toState(columns, input, expandReplicas(setup.models, choice, setup.layouts, setup.headroomPercent));
+    const unschedulable = state.replicas.filter((r) => state.replicaNode[r.index]! < 0).map((r) => r.index);
+    const degrees = { tpOf: heuristic.degrees.tpOf, why: heuristic.degrees.why.map((w, m) => (groups.some((g) => g.model === m) ? 'exact' : w)) as DegreeWhy[] };
+    return { plan: writePlan(input, { setup, choice, degrees }, state, unschedulable, 'exact'), status, seconds, gpus: gpus ?? state.usedGpus };
   };
   if (model.empty) return finish({}, 'optimal', 0);
 
@@ -161,17 +184,45 @@ function hasPrimal(solution: { Status: string; Columns: unknown }): boolean {
   return columns.length > 0 && columns.every((c) => typeof c.Primal === 'number');
 }
 
-function fitClasses(replicas: readonly ReplicaSpec[]): FitClass[] {
-  const byKey = new Map<number, { tensorParallel: number; ranges: ReplicaSpec['ranges']; byPriority: number[][] }>();
+/**
+ * The groups and classes of the MILP: per model with several candidate degrees at its precision,
+ * one group with a class per degree; the other replicas grouped by fit key, one class each.
+ */
+function groupsOf(setup: PlanningSetup, levelOf: readonly number[], replicas: readonly ReplicaSpec[]): { groups: Group[]; classes: FitClass[] } {
+  const groups: { byPriority: number[][]; classes: number[]; model: number }[] = [];
+  const classes: FitClass[] = [];
+  const byFitKey = new Map<number, number>();
+  const byModel = new Map<number, number>();
   for (const r of replicas) {
-    let c = byKey.get(r.fitKey);
-    if (!c) {
-      c = { tensorParallel: r.tensorParallel, ranges: r.ranges, byPriority: [[], [], [], []] };
-      byKey.set(r.fitKey, c);
+    const model = setup.models[r.model]!;
+    const alternatives = model.degrees[levelOf[r.model]!] ?? [];
+    let g: number;
+    if (alternatives.length > 1) {
+      if (!byModel.has(r.model)) {
+        g = groups.length;
+        byModel.set(r.model, g);
+        const own = alternatives.map((option) => {
+          classes.push({ group: g, option, tensorParallel: option.tensorParallel, ranges: rangesOf(setup, model.pools, option) });
+          return classes.length - 1;
+        });
+        groups.push({ byPriority: [[], [], [], []], classes: own, model: r.model });
+      }
+      g = byModel.get(r.model)!;
+    } else {
+      if (!byFitKey.has(r.fitKey)) {
+        byFitKey.set(r.fitKey, groups.length);
+        classes.push({ group: groups.length, option: r.option, tensorParallel: r.tensorParallel, ranges: r.ranges });
+        groups.push({ byPriority: [[], [], [], []], classes: [classes.length - 1], model: -1 });
+      }
+      g = byFitKey.get(r.fitKey)!;
     }
-    c.byPriority[r.priority]!.push(r.index);
+    groups[g]!.byPriority[r.priority]!.push(r.index);
   }
-  return [...byKey.entries()].sort((a, b) => a[0] - b[0]).map(([key, c]) => ({ key, ...c }));
+  return { groups, classes };
+}
+
+function rangesOf(setup: PlanningSetup, pools: readonly number[], option: DemandOption): ReplicaSpec['ranges'] {
+  return setup.layouts.map((layout) => (pools.includes(layout.index) ? shapeRange(option, layout, setup.headroomPercent) : { lo: 0, hi: -1 }));
 }
 
 class MilpModel {
@@ -182,6 +233,7 @@ class MilpModel {
   constructor(
     private readonly setup: PlanningSetup,
     private readonly replicas: readonly ReplicaSpec[],
+    private readonly groups: readonly Group[],
     private readonly classes: readonly FitClass[],
   ) {
     this.state = new FleetState(setup.layouts, replicas, setup.models.length);
@@ -251,27 +303,36 @@ class MilpModel {
       }
       if (stage.objective === 'nodes') objective.push(...vars.map((v) => `1 ${v}`));
     }
-    this.classes.forEach((c, k) => {
-      const terms = this.cells.filter((cell) => cell.classes.includes(k)).map((cell) => `x_${cell.id}_${k}`);
-      const count = c.byPriority.reduce((sum, list) => sum + list.length, 0);
-      c.byPriority.forEach((list, p) => {
+    const placedIn = (k: number) => this.cells.filter((cell) => cell.classes.includes(k)).map((cell) => `x_${cell.id}_${k}`);
+    this.groups.forEach((group, g) => {
+      const terms = group.classes.flatMap(placedIn);
+      const count = group.byPriority.reduce((sum, list) => sum + list.length, 0);
+      group.byPriority.forEach((list, p) => {
         if (list.length === 0) return;
-        terms.push(missVar(k, p));
-        generals.push(missVar(k, p));
-        bounds.push(`0 <= ${missVar(k, p)} <= ${list.length}`);
+        terms.push(missVar(g, p));
+        generals.push(missVar(g, p));
+        bounds.push(`0 <= ${missVar(g, p)} <= ${list.length}`);
       });
-      rows.push(`demand_${k}: ${terms.join(' + ')} = ${count}`);
+      rows.push(`demand_${g}: ${terms.length > 0 ? terms.join(' + ') : `0 ${missVar(g, 0)}`} = ${count}`);
+      if (group.classes.length < 2) return;
+      // One degree per model: its replicas only in the class its binary chooses.
+      for (const k of group.classes) {
+        binaries.push(`z_${k}`);
+        const placed = placedIn(k);
+        if (placed.length > 0) rows.push(`choose_${k}: ${placed.join(' + ')} - ${count} z_${k} <= 0`);
+      }
+      rows.push(`one_degree_${g}: ${group.classes.map((k) => `z_${k}`).join(' + ')} = 1`);
     });
     if (stage.objective === 'misses') {
-      const weights = priorityWeights(this.classes);
-      this.classes.forEach((c, k) =>
-        c.byPriority.forEach((list, p) => {
-          if (list.length > 0) objective.push(`${weights[p]} ${missVar(k, p)}`);
+      const weights = priorityWeights(this.groups);
+      this.groups.forEach((group, g) =>
+        group.byPriority.forEach((list, p) => {
+          if (list.length > 0) objective.push(`${weights[p]} ${missVar(g, p)}`);
         }),
       );
     } else {
       for (let p = 0; p < 4; p++) {
-        const terms = this.classes.flatMap((c, k) => (c.byPriority[p]!.length > 0 ? [missVar(k, p)] : []));
+        const terms = this.groups.flatMap((group, g) => (group.byPriority[p]!.length > 0 ? [missVar(g, p)] : []));
         if (terms.length > 0) rows.push(`missed_${p}: ${terms.join(' + ')} = ${stage.missTotals![p]}`);
       }
     }
@@ -318,25 +379,36 @@ class MilpModel {
 
   missTotals(columns: Columns): number[] {
     const totals = [0, 0, 0, 0];
-    this.classes.forEach((c, k) =>
-      c.byPriority.forEach((list, p) => {
-        if (list.length > 0) totals[p]! += value(columns, `miss_${k}_${p}`);
+    this.groups.forEach((group, g) =>
+      group.byPriority.forEach((list, p) => {
+        if (list.length > 0) totals[p]! += value(columns, `miss_${g}_${p}`);
       }),
     );
     return totals;
+  }
+
+  /** The option every model runs at in the solution: the chosen class of each degree group. */
+  choiceOf(columns: Columns, base: Choice): Choice {
+    const choice = [...base];
+    for (const group of this.groups) {
+      if (group.model < 0) continue;
+      const chosen = group.classes.find((k) => value(columns, `z_${k}`) === 1) ?? group.classes[0]!;
+      choice[group.model] = this.classes[chosen]!.option;
+    }
+    return choice;
   }
 
   /**
    * The solution as a fleet state with concrete partitions: per node, its shapes' GPUs in
    * order (coarsest shape on the lowest GPUs), replicas widest first, partitions in index order.
    */
-  toState(columns: Columns, input: PlanInput): FleetState {
-    const state = new FleetState(this.setup.layouts, this.replicas, this.setup.models.length);
+  toState(columns: Columns, input: PlanInput, replicas: readonly ReplicaSpec[]): FleetState {
+    const state = new FleetState(this.setup.layouts, replicas, this.setup.models.length);
     if (input.previous) seedProfiles(state, input.previous);
-    const queues = this.classes.map((c, k) => {
+    const queues = this.groups.map((group, g) => {
       const out: number[] = [];
-      c.byPriority.forEach((list, p) => {
-        const missed = list.length > 0 ? value(columns, `miss_${k}_${p}`) : 0;
+      group.byPriority.forEach((list, p) => {
+        const missed = list.length > 0 ? value(columns, `miss_${g}_${p}`) : 0;
         out.push(...list.slice(0, list.length - missed));
       });
       return out;
@@ -345,9 +417,9 @@ class MilpModel {
     for (const cell of this.cells) {
       const gpus = value(columns, `u_${cell.id}`);
       const assigned: number[] = [];
-      for (const k of cell.classes) assigned.push(...queues[k]!.splice(0, value(columns, `x_${cell.id}_${k}`)));
+      for (const k of cell.classes) assigned.push(...queues[this.classes[k]!.group]!.splice(0, value(columns, `x_${cell.id}_${k}`)));
       if (assigned.length === 0) continue;
-      assigned.sort((a, b) => this.replicas[b]!.tensorParallel - this.replicas[a]!.tensorParallel || a - b);
+      assigned.sort((a, b) => replicas[b]!.tensorParallel - replicas[a]!.tensorParallel || a - b);
       const layout = this.layout(cell);
       const shape = layout.shapes[cell.shape]!;
       const profile = cell.mixed ? shape.mixableProfile : shape.profile;
@@ -366,9 +438,9 @@ function value(columns: Columns, name: string): number {
 }
 
 /** Missing one replica of a priority outweighs missing every replica of all lower priorities. */
-function priorityWeights(classes: readonly FitClass[]): number[] {
+function priorityWeights(groups: readonly Group[]): number[] {
   const counts = [0, 0, 0, 0];
-  for (const c of classes) c.byPriority.forEach((list, p) => (counts[p]! += list.length));
+  for (const group of groups) group.byPriority.forEach((list, p) => (counts[p]! += list.length));
   const weights = [0, 0, 0, 1];
   for (let p = 2; p >= 0; p--) weights[p] = weights[p + 1]! * (counts[p + 1]! + 1);
   return weights;

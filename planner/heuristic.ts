@@ -44,16 +44,19 @@ function planningSetup(input: PlanInput): PlanningSetup {
 /** The fast planner: greedy placement with local improvement, precision and degrees chosen jointly. */
 export function planHeuristic(input: PlanInput): Plan {
   const solution = solveHeuristic(input);
+  // planFleet writes the same way: one heuristic run, even in exact mode.
   return writePlan(input, solution, solution.run.state, solution.run.unschedulable, 'heuristic');
 }
 
 /**
- * GPUs spread costs: the plan's GPUs minus those of the same choices placed without spread (one
- * more placement run, only when some model spreads and everything is placed).
+ * GPUs spread costs: the plan's GPUs minus those of the same choices placed afresh without
+ * ScheduleAnyway spread (one more placement run, only when some model spreads and everything is
+ * placed).
  */
 function spreadGpus(input: PlanInput, solved: Solved, state: FleetState, unschedulable: readonly number[]): number {
   if (unschedulable.length > 0 || !solved.setup.models.some((m) => m.demand.spread && m.demand.replicas > 1)) return 0;
-  const without = runPlacement(solved.setup, solved.choice, { previous: input.previous, quick: true, ignoreSpread: true });
+  // Fresh, not against the previous plan: what spread costs does not depend on history.
+  const without = runPlacement(solved.setup, solved.choice, { quick: true, ignoreSpread: true });
   return without.unschedulable.length > 0 ? 0 : Math.max(0, state.usedGpus - without.state.usedGpus);
 }
 
@@ -67,7 +70,15 @@ function spreadGpus(input: PlanInput, solved: Solved, state: FleetState, unsched
  * that places everything then lowers degrees wherever that costs no GPU and no node.
  */
 export function solveHeuristic(input: PlanInput): HeuristicSolution {
-  const setup = planningSetup(input);
+  const spreading = solveWith(planningSetup(input), input);
+  // Placing every replica comes before spread: when spreading leaves replicas out, plan again
+  // without the ScheduleAnyway spread and keep that when it places more.
+  if (spreading.run.unschedulable.length === 0 || !spreading.setup.models.some((m) => m.demand.spread && !m.demand.spread.hard)) return spreading;
+  const packed = solveWith({ ...planningSetup(input), softSpreadOff: true }, input);
+  return lexLess(shortfall(packed.run), shortfall(spreading.run)) ? packed : spreading;
+}
+
+function solveWith(setup: PlanningSetup, input: PlanInput): HeuristicSolution {
   const start = startingLevels(setup, input.previous);
   const steps = degradationSteps(setup, start);
   let degrees = startingDegrees(setup.models, input.previous);

@@ -1,5 +1,5 @@
 import { planExact } from './exact.ts';
-import { type PlanInput, planHeuristic } from './heuristic.ts';
+import { type PlanInput, solveHeuristic, writePlan } from './heuristic.ts';
 import type { Plan } from './types.ts';
 
 export { type PoolCapacity, poolCapacity } from './capacity.ts';
@@ -18,13 +18,20 @@ export interface PlanFleetInput extends PlanInput {
  * heuristic's plan stands.
  */
 export async function planFleet(input: PlanFleetInput): Promise<Plan> {
-  const heuristic = planHeuristic(input);
+  const solution = solveHeuristic(input);
+  const heuristic = writePlan(input, solution, solution.run.state, solution.run.unschedulable, 'heuristic');
   if (input.optimizer !== 'exact') return heuristic;
-  const exact = await planExact(input, input.timeLimitSeconds);
+  const exact = await planExact(input, input.timeLimitSeconds, { heuristic: solution });
   return exact.plan && noWorse(exact.plan, heuristic) ? exact.plan : heuristic;
 }
 
+/** Domains the plan's models span fewer than they should (the exact optimizer does not model spread). */
+function spreadMissed(plan: Plan): number {
+  return plan.models.reduce((sum, m) => sum + (m.spread ? Math.max(0, m.spread.wanted - m.spread.domains) : 0), 0);
+}
+
 function noWorse(candidate: Plan, incumbent: Plan): boolean {
+  if (spreadMissed(candidate) > spreadMissed(incumbent)) return false;
   const a = candidate.summary;
   const b = incumbent.summary;
   if (a.placed !== b.placed) return a.placed > b.placed && a.profileChanges <= b.profileChanges && a.replicaMoves <= b.replicaMoves;

@@ -21,6 +21,8 @@ export interface PlanningSetup {
    * same demand (precision search, priority admission), which ask the same questions.
    */
   readonly outcomes: Map<string, Outcome>;
+  /** Place as if no model asked for ScheduleAnyway spread (placing every replica comes first). */
+  readonly softSpreadOff?: boolean;
 }
 
 export interface RunResult {
@@ -37,7 +39,7 @@ export interface RunOptions {
   readonly released?: ReadonlySet<string>;
   /** Stop after the first placement and its repairs: enough to learn whether everything fits. */
   readonly quick?: boolean;
-  /** Place as if no model asked for spread (what spread costs). */
+  /** Place as if no model asked for ScheduleAnyway spread (what spread costs). */
   readonly ignoreSpread?: boolean;
 }
 
@@ -51,7 +53,7 @@ export interface RunOptions {
  * ones. Whichever of the two attempts leaves out less (by priority) is kept.
  */
 export function runPlacement(setup: PlanningSetup, choice: Choice, options: RunOptions = {}): RunResult {
-  const replicas = expandReplicas(setup.models, choice, setup.layouts, setup.headroomPercent, options.ignoreSpread);
+  const replicas = expandReplicas(setup.models, choice, setup.layouts, setup.headroomPercent, options.ignoreSpread || setup.softSpreadOff);
   const rank = packingRank(replicas, cheapestPools(replicas, setup.layouts));
   const totalGpus = setup.layouts.reduce((sum, l) => sum + l.capacity.nodes.length * l.gpusPerNode, 0);
   // Demand whose lower bound exceeds the fleet cannot all fit: no need to try.

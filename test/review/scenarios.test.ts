@@ -29,14 +29,19 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   'scale-down': { removed: ['chat#1'], models: ['chat 2→1 up 1'] },
   'add-model': { added: ['coder#0'], models: ['coder 0→1 up 0'] },
   'remove-model': { removed: ['small#0', 'small#1'], models: ['small 2→0 up 0'] },
+  // chat's two replicas span both nodes (the default spread): one InferenceService each.
   'precision-change': {
     restarts: [
-      'InferenceService aim-models/chat-node-b: chat#0,chat#1: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
+      'InferenceService aim-models/chat-node-a: chat#0: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
+      'InferenceService aim-models/chat-node-b: chat#1: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
     ],
     models: ['chat 2→2 up 0'],
   },
   'args-change': {
-    restarts: ['InferenceService aim-models/chat-node-b: chat#0,chat#1: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL'],
+    restarts: [
+      'InferenceService aim-models/chat-node-a: chat#0: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
+      'InferenceService aim-models/chat-node-b: chat#1: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
+    ],
     models: ['chat 2→2 up 0'],
   },
   // Alert rules only: no pod restarts, no replica changes, but a change all the same.
@@ -50,16 +55,16 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   },
   'priority-preemption': {
     nowScheduled: ['batch#2', 'batch#3'],
-    unschedulable: ['small#10 evicted: preempted by batch, priority high', 'small#11 evicted: preempted by batch, priority high'],
+    unschedulable: ['small#6 evicted: preempted by batch, priority high', 'small#7 evicted: preempted by batch, priority high'],
     restarts: ['InferenceService aim-models/batch-node-b: batch#0,batch#1: priority aim-low → aim-high'],
     models: ['batch 2→4 up 0', 'small 12→10 up 10'],
   },
+  // Spread kept a replica of each model on node-a: both stay up while node-b goes.
   'remove-node': {
     nodes: { added: [], removed: ['node-b'] },
-    moved: ['chat#0 node-b[0.0] → node-a[1.0]'],
-    unschedulable: ['chat#1 evicted: node node-b removed', 'small#0 evicted: node node-b removed', 'small#1 evicted: node node-b removed'],
+    moved: ['chat#1 node-b[0.0] → node-a[1.2]', 'small#1 node-b[0.1] → node-a[1.3]'],
     rollouts: [PARTITIONER],
-    models: ['chat 2→1 up 0', 'small 2→0 up 0'],
+    models: ['chat 2→2 up 1', 'small 2→2 up 1'],
   },
   'add-node': { nodes: { added: ['node-c'], removed: [] }, rollouts: [PARTITIONER] },
   'add-pool': { nodes: { added: ['node-x'], removed: [] }, rollouts: [PARTITIONER] },
