@@ -1,5 +1,5 @@
 import { defaultProfiles, gpuInfo } from '../hardware/gpus.ts';
-import { HOSTNAME_TOPOLOGY_KEY } from './types.ts';
+import { DEFAULT_HEADROOM_PERCENT, HOSTNAME_TOPOLOGY_KEY } from './types.ts';
 import type {
   Fleet,
   FleetGitOps,
@@ -89,7 +89,7 @@ function gitops(g: Written<FleetGitOps>): FleetGitOps {
 
 function planning(p: Written<FleetPlanning>): FleetPlanning {
   return {
-    headroomPercent: p.headroomPercent ?? 5,
+    headroomPercent: p.headroomPercent ?? DEFAULT_HEADROOM_PERCENT,
     allowUnschedulable: p.allowUnschedulable ?? false,
     optimizer: p.optimizer ?? 'heuristic',
     timeLimitSeconds: p.timeLimitSeconds ?? 30,

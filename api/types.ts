@@ -199,6 +199,9 @@ export interface ModelSlo {
 
 export type ServingRuntimeName = 'vllm' | 'sglang';
 
+/** Memory reserved on top of each replica's sized need, unless the Fleet's planning says otherwise. */
+export const DEFAULT_HEADROOM_PERCENT = 5;
+
 /** The topology key of one domain per node. */
 export const HOSTNAME_TOPOLOGY_KEY = 'kubernetes.io/hostname';
 

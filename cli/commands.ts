@@ -11,6 +11,7 @@ import { renderReviewMarkdown, renderReviewText } from '../review/render.ts';
 import { explainModel, renderExplainText } from '../sizing/explain.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
 import { compile, renderDist } from './compile.ts';
+import { explainOptionsOf } from './explain-spec.ts';
 import { planReview } from './plan-review.ts';
 import { DiscoverError, discoverNode, isNodeName, isPoolName, nodePoolFragment } from './discover.ts';
 import { ioErrorLine } from './fs-errors.ts';
@@ -205,9 +206,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   explain: {
-    summary: 'the sizing breakdown of one model: weights, KV cache, overhead, fit per product and profile',
+    summary: 'the sizing breakdown of one model: weights, KV cache, overhead, fit per product and profile (with --specs: a Model of the spec as configured)',
     positional: 'MODEL',
     options: {
+      specs: { type: 'string', valueName: 'DIR', help: 'explain the Model named MODEL in this spec directory, as configured (its precision, context, pools and the Fleet\'s headroom)' },
       precision: { type: 'string', valueName: 'P', help: 'bf16 | fp16 | fp8 | int8 | int4 (default: native dtype)' },
       tp: { type: 'string', valueName: 'N', help: 'tensor parallelism (default 1)' },
       'max-model-len': { type: 'string', valueName: 'L', help: 'context length (default min(context, 8192))' },
@@ -226,12 +228,19 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       if (report(catalog.diagnostics, context)) return EXIT_INVALID;
       let explained;
       try {
-        explained = explainModel(catalog.models, model, {
-          precision,
-          tensorParallel: positiveInteger('tp', values.tp),
-          maxModelLen: positiveInteger('max-model-len', values['max-model-len']),
-          concurrency: positiveInteger('concurrency', values.concurrency),
-        });
+        const configured = values.specs === undefined ? undefined : explainOptionsOf(String(values.specs), model);
+        if (configured && 'diagnostics' in configured) {
+          report(configured.diagnostics, context);
+          return EXIT_INVALID;
+        }
+        explained = configured
+          ? explainModel(catalog.models, configured.id, configured.options)
+          : explainModel(catalog.models, model, {
+              precision,
+              tensorParallel: positiveInteger('tp', values.tp),
+              maxModelLen: positiveInteger('max-model-len', values['max-model-len']),
+              concurrency: positiveInteger('concurrency', values.concurrency),
+            });
       } catch (error) {
         context.streams.err.write(`aim-gpu explain: error: ${(error as Error).message}\n`);
         return EXIT_INVALID;

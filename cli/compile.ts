@@ -9,6 +9,7 @@ import type { Plan } from '../planner/types.ts';
 import { checkModels } from '../sizing/check.ts';
 import { sizeDemands } from '../sizing/demand.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
+import { fitDiagnostics } from './fit-diagnostics.ts';
 import { renderManifests, type Tree } from './tree.ts';
 
 export interface Compiled {
@@ -54,7 +55,7 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
     optimizer: planning.optimizer,
     timeLimitSeconds: planning.timeLimitSeconds,
   });
-  append(diagnostics, unschedulableDiagnostics(spec, plan));
+  append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));
   const compiled: Compiled = {
     spec,
@@ -70,16 +71,6 @@ const UNSCHEDULABLE = /^replica \S+ is unschedulable: /;
 /** True for the diagnostic of an unschedulable replica (the plan diff reports those itself). */
 export function isUnschedulableDiagnostic(d: Diagnostic): boolean {
   return d.path === 'spec.replicas' && UNSCHEDULABLE.test(d.message);
-}
-
-/** Each unschedulable replica, at its model's `spec.replicas`: an error, or a warning when allowed. */
-function unschedulableDiagnostics(spec: Spec, plan: Plan): Diagnostic[] {
-  const severity = spec.fleet.spec.planning.allowUnschedulable ? 'warning' : 'error';
-  const models = new Map(spec.models.map((m) => [m.metadata.name, m]));
-  return plan.unschedulable.map((u) => {
-    const at = models.get(u.model)!.source.at('spec.replicas');
-    return diagnostic(at, severity, 'spec.replicas', `replica ${u.id} is unschedulable: ${u.reason}`);
-  });
 }
 
 /**

@@ -1,6 +1,7 @@
-import { GPU_PRODUCTS, type GpuProduct, type Precision, type ProfileName } from '../api/types.ts';
+import { DEFAULT_HEADROOM_PERCENT, GPU_PRODUCTS, type GpuProduct, type Precision, type ProfileName } from '../api/types.ts';
 import { DEFAULT_MAX_MODEL_LEN, tensorParallelProblem } from './candidates.ts';
 import { estimateMemory } from './estimate.ts';
+import { reservedGiB } from './budget.ts';
 import { round2, shardableDegrees, smallestFit } from './fit.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { suggestModelId, type ModelCatalog } from './model-catalog.ts';
@@ -22,19 +23,40 @@ export interface ExplainOptions {
   readonly fullSlidingWindowKv?: boolean;
   /** @default - see `defaultKvCacheDtype` */
   readonly kvCacheDtype?: KvCacheDtype;
+  /** Memory reserved on top of the sizing, as the planner does. @default 5 (the Fleet's default) */
+  readonly headroomPercent?: number;
+  /** Only these products and profiles, each with its pool's usable fraction (a spec's pools). @default - every product and profile */
+  readonly pools?: readonly ExplainPool[];
+}
+
+/** A NodePool as explain sees it. */
+export interface ExplainPool {
+  readonly name: string;
+  readonly gpu: GpuProduct;
+  readonly gpusPerNode: number;
+  readonly profiles: readonly ProfileName[];
+  readonly usableMemoryFraction: number;
 }
 
 export interface ExplainFit {
+  /** The spec's pool, when explaining a Model of a spec. */
+  readonly pool?: string;
   readonly gpu: GpuProduct;
   readonly profile: ProfileName;
   readonly partitionGiB: number;
   /** The part of the partition vLLM may be given (the product's usable-memory fraction). */
   readonly usableGiB: number;
   readonly precisionSupport: PrecisionSupport;
+  /** Why the product runs the precision with a warning or not at all; absent when native. */
+  readonly precisionNote?: string;
   readonly fits: boolean;
-  /** Smallest tensor parallelism that fits (or the requested one); null when it does not fit. */
+  /** Smallest tensor parallelism whose rank, with headroom, fits the usable part (or the requested one); null when none does. */
   readonly tensorParallel: number | null;
   readonly memoryGiBPerPartition: number | null;
+  /** What one rank reserves: its memory plus headroom. */
+  readonly reservedGiB: number | null;
+  /** GPUs one replica takes on this profile: its ranks over the partitions per GPU. */
+  readonly gpusPerReplica: number | null;
 }
 
 export interface ExplainReport {
@@ -54,6 +76,7 @@ export interface ExplainReport {
   readonly kvCacheGiB: number;
   readonly overheadGiB: number;
   readonly totalGiB: number;
+  readonly headroomPercent: number;
   readonly fits: readonly ExplainFit[];
 }
 
@@ -82,23 +105,35 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
     });
   const estimate = estimateAt(opts.tensorParallel ?? 1);
   const degrees = opts.tensorParallel === undefined ? shardableDegrees(model) : [opts.tensorParallel];
-  const fits = GPU_PRODUCTS.flatMap((gpu) => {
-    const product = GPU_CATALOG[gpu];
-    const precisionSupport = product.precisions[precision].support;
-    return product.profiles.map((profile): ExplainFit => {
-      const fit =
-        precisionSupport === 'unsupported' ? undefined : smallestFit(product, profile, degrees, (tp) => estimateAt(tp).totalGiB);
-      return {
-        gpu,
-        profile: profile.name,
-        partitionGiB: round2(profile.memoryGiBPerPartition),
-        usableGiB: round2(profile.memoryGiBPerPartition * product.usableMemoryFraction),
-        precisionSupport,
-        fits: fit !== undefined,
-        tensorParallel: fit?.tensorParallel ?? null,
-        memoryGiBPerPartition: fit ? round2(fit.memoryGiBPerPartition) : null,
-      };
-    });
+  const headroomPercent = opts.headroomPercent ?? DEFAULT_HEADROOM_PERCENT;
+  const pools: readonly ExplainPool[] =
+    opts.pools ??
+    GPU_PRODUCTS.map((gpu) => ({ name: '', gpu, gpusPerNode: GPU_CATALOG[gpu].gpusPerNode, profiles: GPU_CATALOG[gpu].profiles.map((p) => p.name), usableMemoryFraction: GPU_CATALOG[gpu].usableMemoryFraction }));
+  const fits = pools.flatMap((pool) => {
+    const product = { ...GPU_CATALOG[pool.gpu], gpusPerNode: pool.gpusPerNode };
+    const { support: precisionSupport, note } = product.precisions[precision];
+    return product.profiles
+      .filter((profile) => pool.profiles.includes(profile.name))
+      .map((profile): ExplainFit => {
+        const fit =
+          precisionSupport === 'unsupported'
+            ? undefined
+            : smallestFit(product, profile, degrees, (tp) => estimateAt(tp).totalGiB, headroomPercent, pool.usableMemoryFraction);
+        return {
+          ...(pool.name && { pool: pool.name }),
+          gpu: pool.gpu,
+          profile: profile.name,
+          partitionGiB: round2(profile.memoryGiBPerPartition),
+          usableGiB: round2(profile.memoryGiBPerPartition * pool.usableMemoryFraction),
+          precisionSupport,
+          ...(precisionSupport !== 'native' && { precisionNote: note }),
+          fits: fit !== undefined,
+          tensorParallel: fit?.tensorParallel ?? null,
+          memoryGiBPerPartition: fit ? round2(fit.memoryGiBPerPartition) : null,
+          reservedGiB: fit ? round2(reservedGiB(fit.memoryGiBPerPartition, headroomPercent)) : null,
+          gpusPerReplica: fit ? round2(fit.tensorParallel / profile.partitionsPerGpu) : null,
+        };
+      });
   });
   return {
     model: model.id,
@@ -115,6 +150,7 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
     kvCacheGiB: round2(estimate.kvCacheGiB),
     overheadGiB: round2(estimate.overheadGiB),
     totalGiB: round2(estimate.totalGiB),
+    headroomPercent,
     fits,
   };
 }
@@ -132,10 +168,13 @@ export function renderExplainText(report: ExplainReport): string {
     ['KV cache', `${gib(report.kvCacheGiB)}${perRank} (${report.kvBytesPerToken} B/token)`],
     ['overhead', `${gib(report.overheadGiB)}${perRank} (activation peak + non-torch)`],
     ['total', `${gib(report.totalGiB)}${perRank}`],
+    ['headroom', `${report.headroomPercent}% on top, as the planner reserves`],
   ];
   const width = Math.max(...breakdown.map(([k]) => k.length));
-  const header = ['GPU', 'profile', 'partition GiB', 'usable GiB', 'precision', 'fits', 'TP', 'GiB per rank'];
+  const pools = report.fits.some((f) => f.pool !== undefined);
+  const header = [...(pools ? ['pool'] : []), 'GPU', 'profile', 'partition GiB', 'usable GiB', 'precision', 'fits', 'TP', 'GiB per rank', 'reserved GiB', 'GPUs per replica'];
   const rows = report.fits.map((f) => [
+    ...(pools ? [f.pool ?? ''] : []),
     f.gpu,
     f.profile,
     f.partitionGiB.toFixed(2),
@@ -144,8 +183,12 @@ export function renderExplainText(report: ExplainReport): string {
     f.fits ? 'yes' : 'no',
     f.tensorParallel === null ? '-' : String(f.tensorParallel),
     f.memoryGiBPerPartition === null ? '-' : f.memoryGiBPerPartition.toFixed(2),
+    f.reservedGiB === null ? '-' : f.reservedGiB.toFixed(2),
+    f.gpusPerReplica === null ? '-' : String(f.gpusPerReplica),
   ]);
-  return [...breakdown.map(([k, v]) => `${k.padEnd(width)}  ${v}`), '', ...table([header, ...rows])].join('\n') + '\n';
+  // Every product that runs the precision with a warning or not at all says why, once.
+  const notes = [...new Map(report.fits.filter((f) => f.precisionNote).map((f) => [f.gpu, `${f.gpu}: ${report.precision} ${f.precisionSupport}: ${f.precisionNote}`])).values()];
+  return [...breakdown.map(([k, v]) => `${k.padEnd(width)}  ${v}`), '', ...table([header, ...rows]), ...(notes.length ? ['', ...notes] : [])].join('\n') + '\n';
 }
 
 /** Left-aligned text columns, numbers right-aligned. */

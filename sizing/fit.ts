@@ -5,8 +5,9 @@ import type { GpuProductInfo, PartitionProfile } from '../hardware/types.ts';
 import type { ModelInfo } from './types.ts';
 
 /**
- * Whether a model fits a product's partitions, for reports (explain, AIM profiles). No headroom:
- * these answer "can it run there at all"; the planner adds the fleet's headroom.
+ * Whether a model fits a product's partitions, for reports (explain, AIM profiles), by the
+ * planner's rule (`fitsPartition`): `headroomPercent` 0 answers "can it run there at all", the
+ * fleet's headroom "will the planner put it there".
  */
 
 export interface PartitionFit {
@@ -30,11 +31,13 @@ export function smallestFit(
   profile: PartitionProfile,
   degrees: readonly number[],
   memoryGiBPerRank: (tensorParallel: number) => number,
+  headroomPercent = 0,
+  usableMemoryFraction = product.usableMemoryFraction,
 ): PartitionFit | undefined {
   for (const tensorParallel of degrees) {
     if (tensorParallel > profilePartitionsPerNode(product, profile)) continue;
     const memoryGiBPerPartition = memoryGiBPerRank(tensorParallel);
-    if (fitsPartition(memoryGiBPerPartition, 0, profile.memoryGiBPerPartition, product.usableMemoryFraction)) {
+    if (fitsPartition(memoryGiBPerPartition, headroomPercent, profile.memoryGiBPerPartition, usableMemoryFraction)) {
       return { tensorParallel, memoryGiBPerPartition };
     }
   }

@@ -107,7 +107,7 @@ describe('aim-gpu synth', CLI_RUNS, () => {
     const out = tempDir('out');
     const refused = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: replica llama-8b#\d+ is unschedulable: /);
+    expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: \d+ of 400 replicas of llama-8b cannot be placed: out of capacity/);
     expect(existsSync(join(out, 'plan.jsonc'))).toBe(false);
 
     const fleet = join(specs, 'fleet.yaml');
@@ -174,7 +174,9 @@ describe('aim-gpu validate on specs that load but cannot be served', CLI_RUNS, (
     },
     {
       fixture: 'impossible-fit',
-      line: 'models.yaml:6:3: error: spec.replicas: replica deepseek-v3#0 is unschedulable: never fits: no profile of pool mi300x has partitions of ≥ 245.13 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable)',
+      line:
+        'models.yaml:7:14: error: spec.precision: 1 of 1 replica of deepseek-v3 cannot be placed: never fits: no profile of pool mi300x has partitions of ≥ 245.13 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable); ' +
+        'needs ≥ 245.13 GiB per rank at best (bf16, tensorParallel 8, 5% headroom included); ways out (each checked by planning with it): precision: fp8; maxModelLen ≤ 8192; concurrency ≤ 2',
     },
   ])('fails on $fixture with one positioned error and exit code 1', async ({ fixture, line }) => {
     const dir = `test/fixtures/specs/bad/${fixture}`;

@@ -31,7 +31,7 @@ describe('explainModel', () => {
   });
 
   it('finds the smallest tensor parallelism that fits each partition', () => {
-    const fits = explainModel(catalog, LLAMA, { precision: 'bf16' }).fits;
+    const fits = explainModel(catalog, LLAMA, { precision: 'bf16', headroomPercent: 0 }).fits;
     expect(fits.find((f) => f.gpu === 'MI300X' && f.profile === 'CPX-NPS4')).toMatchObject({ fits: true, tensorParallel: 1 });
     // 20.91 GiB does not fit 16 GiB × 0.85; at TP 2 one rank needs 13.38 GiB.
     expect(fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')).toMatchObject({
@@ -39,6 +39,21 @@ describe('explainModel', () => {
       tensorParallel: 2,
       memoryGiBPerPartition: 13.38,
     });
+  });
+
+  it("applies the planner's headroom and usable fraction: a rank that fits bare may not fit with headroom", () => {
+    // 13.38 GiB at TP 2 fits 16 GiB × 0.85 = 13.6 bare, not with 5% headroom (14.05 GiB): TP 4 then.
+    const fit = explainModel(catalog, LLAMA, { precision: 'bf16' }).fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')!;
+    expect(fit).toMatchObject({ fits: true, tensorParallel: 4, gpusPerReplica: 0.67 }); // 4 of the 6 CPX partitions of a GPU
+    expect(fit.reservedGiB!).toBeLessThanOrEqual(fit.usableGiB);
+    expect(fit.reservedGiB!).toBeCloseTo(fit.memoryGiBPerPartition! * 1.05, 1);
+  });
+
+  it('gives a reason for every precision a product does not run natively, in JSON and in text', () => {
+    const report = explainModel(catalog, LLAMA, { precision: 'int8' });
+    expect(report.fits.every((f) => f.precisionSupport === 'native' || (f.precisionNote ?? '').length > 0)).toBe(true);
+    const text = renderExplainText(report);
+    for (const f of report.fits.filter((x) => x.precisionNote)) expect(text).toContain(`${f.gpu}: int8 ${f.precisionSupport}: ${f.precisionNote}`);
   });
 
   it('checks only the requested tensor parallelism when one is given', () => {

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { formatDiagnostic } from '../../api/diagnostics.ts';
+import { loadSpecTexts } from '../../api/load.ts';
+import { fitDiagnostics } from '../../cli/fit-diagnostics.ts';
+import { planHeuristic, poolCapacity } from '../../planner/plan.ts';
+import { sizeDemands } from '../../sizing/demand.ts';
+import { loadModelCatalog } from '../../sizing/model-catalog.ts';
+import { FLEET } from '../api/helpers.ts';
+
+function diagnose(pool: string, models: string): string[] {
+  const loaded = loadSpecTexts([
+    { file: 'fleet.yaml', text: FLEET },
+    { file: 'pools.yaml', text: pool },
+    { file: 'models.yaml', text: models },
+  ]);
+  expect(loaded.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const spec = loaded.spec!;
+  const catalog = loadModelCatalog().models;
+  const sized = sizeDemands(spec, catalog);
+  const plan = planHeuristic({ pools: spec.pools.map(poolCapacity), demands: sized.map((s) => s.demand), headroomPercent: spec.fleet.spec.planning.headroomPercent });
+  return fitDiagnostics(spec, plan, catalog, sized).map(formatDiagnostic);
+}
+
+const pool = (profiles: string, gpus = 2) => `apiVersion: gpusharing.aim/v1alpha1
+kind: NodePool
+metadata:
+  name: mi300x
+spec:
+  gpu: MI300X
+  nodes: [gpu-node-01]
+  gpusPerNode: ${gpus}
+  profiles: ${profiles}
+`;
+
+const model = (name: string, id: string, extra: string) => `apiVersion: gpusharing.aim/v1alpha1
+kind: Model
+metadata:
+  name: ${name}
+spec:
+  model: ${id}
+${extra}`;
+
+describe('fit diagnostics', () => {
+  it('says once per model how many replicas cannot be placed, at the binding field, with ways out that plan', () => {
+    // Two whole GPUs hold two 8B replicas; CPX partitions would hold all six.
+    const lines = diagnose(pool('[SPX-NPS1]'), model('llama-8b', 'meta-llama/Llama-3.1-8B-Instruct', '  precision: bf16\n  replicas: 6\n'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^pools\.yaml:9:13: error: spec\.profiles: 4 of 6 replicas of llama-8b cannot be placed: out of capacity/);
+    expect(lines[0]).toMatch(/needs 1 partition of ≥ [\d.]+ GiB \(5% headroom included\) on one node/);
+    expect(lines[0]).toContain('allow CPX-NPS4 in pool mi300x');
+    expect(lines[0]).not.toContain('allow DPX-NPS1'); // three 96 GiB pairs: still two nodes' worth short
+  });
+
+  it('names the field of the first change that works, and only changes that work', () => {
+    // 8 GPUs at degree 8: one replica; auto lets 4 fit (degree 2 on 24 GiB partitions).
+    const lines = diagnose(pool('[SPX-NPS1, CPX-NPS4]', 1), model('qwen3-8b', 'Qwen/Qwen3-8B', '  precision: bf16\n  replicas: 4\n  tensorParallel: 8\n'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^models\.yaml:9:19: error: spec\.tensorParallel: 3 of 4 replicas of qwen3-8b cannot be placed/);
+    expect(lines[0]).toContain('tensorParallel: auto');
+  });
+
+  it('states the need of a model that never fits and the precision or context that would fit', () => {
+    const lines = diagnose(pool('[SPX-NPS1, CPX-NPS4]', 8), model('big', 'meta-llama/Llama-3.3-70B-Instruct', '  precision: bf16\n  maxModelLen: 131072\n  concurrency: 4\n  tensorParallel: 1\n'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/error: spec\.tensorParallel: 1 of 1 replica of big cannot be placed: never fits: .*needs ≥ [\d.]+ GiB per rank at best \(bf16, tensorParallel 1, 5% headroom included\)/);
+    expect(lines[0]).toMatch(/ways out \(each checked by planning with it\): tensorParallel: auto .*; precision: fp8; maxModelLen ≤ \d+$/);
+  });
+});
