@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { type PlanInput, planHeuristic } from '../planner/heuristic.ts';
 import { planExact } from '../planner/exact.ts';
+import { replicaMoved } from '../planner/moved.ts';
 import type { Plan } from '../planner/types.ts';
 import { fitsPartition } from '../sizing/budget.ts';
 import { findProfile } from '../hardware/gpus.ts';
@@ -148,9 +149,7 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
     const next = planHeuristic({ ...changed.input, previous: plan });
     const moved = next.replicas.filter((r) => {
       const old = plan.replicas.find((o) => o.id === r.id);
-      if (!old || changed.displaced.has(r.id)) return false;
-      const at = (x: typeof r) => `${x.node}:${x.partitions.map((p) => `${p.gpu}.${p.partition}`).join(',')}`;
-      return at(old) !== at(r);
+      return old !== undefined && !changed.displaced.has(r.id) && replicaMoved(old, r);
     }).length;
     const fresh = planHeuristic(changed.input);
     const room = change !== 'replica+1' || roomAsIs(instance, plan, changedModel(instance, plan)!.model);

@@ -63,7 +63,7 @@ interface Searched {
  */
 export function repairDegrees(setup: DegreeSetup, levelOf: readonly number[], start: Searched, attempt: Attempt): Searched {
   const { models } = setup;
-  const budget = runBudget(setup);
+  const budget = runBudget(setup, 1);
   let best = start;
   let runs = 0;
   const left = new Set(best.run.unschedulable.map((r) => best.run.state.replicas[r]!.model));
@@ -94,7 +94,7 @@ export function repairDegrees(setup: DegreeSetup, levelOf: readonly number[], st
 export function lowerDegrees(setup: DegreeSetup, levelOf: readonly number[], start: Searched, attempt: Attempt): Searched {
   let best = start;
   let runs = 0;
-  const budget = runBudget(setup);
+  const budget = runBudget(setup, 0);
   const current = (m: ResolvedModel) => optionAt(m, levelOf[m.index]!, best.degrees.tpOf[m.index]!)!;
   const share = (m: ResolvedModel, o: DemandOption) => gpuShare(o, m.pools, setup.layouts, setup.headroomPercent);
   const lower = (m: ResolvedModel) => m.degrees[levelOf[m.index]!]!.filter((o) => o.tensorParallel < current(m).tensorParallel);
@@ -131,15 +131,17 @@ export type DegreeSetup = Pick<PlanningSetup, 'models' | 'layouts' | 'headroomPe
 
 /**
  * Placement runs one degree search may spend: up to SEARCH_RUNS on small fleets, fewer as the
- * demand grows (a run costs about linear time in the replicas), at least one.
+ * demand grows (a run costs about linear time in the replicas), at least `floor`. Repairs get at
+ * least one run; lowering, which only trades communication, none on large fleets (there the
+ * preferred degree already takes the lowest among equal shares and partition sizes).
  */
-function runBudget(setup: DegreeSetup): number {
+function runBudget(setup: DegreeSetup, floor: number): number {
   const replicas = setup.models.reduce((sum, m) => sum + m.demand.replicas, 0);
-  return Math.max(1, Math.min(SEARCH_RUNS, Math.floor(REPLICA_RUNS / Math.max(1, replicas))));
+  return Math.max(floor, Math.min(SEARCH_RUNS, Math.floor(REPLICA_RUNS / Math.max(1, replicas))));
 }
 
-/** Replica placements a degree search may spend in total (a run at 1,000 replicas takes about 10 ms). */
-const REPLICA_RUNS = 1500;
+/** Replica placements a degree search may spend in total: planning time stays within its targets. */
+const REPLICA_RUNS = 600;
 
 function withDegree(tpOf: readonly number[], m: number, tp: number): number[] {
   const out = [...tpOf];

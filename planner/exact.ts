@@ -153,7 +153,9 @@ export async function planExact(input: PlanInput, timeLimitSeconds: number, exac
       options(remaining(0.6)),
     );
     if (second.Status === 'Infeasible') return { status: 'infeasible', seconds: elapsed() };
-    if (hasPrimal(second)) {
+    // A time-limited solve may report values without an incumbent: keep only a solution that
+    // places what stage 1 fixed, on no fewer GPUs than the lower bound.
+    if (hasPrimal(second) && model.gpusOf(second.Columns as Columns) >= bound && sameTotals(model.missTotals(second.Columns as Columns), missTotals)) {
       gpuColumns = second.Columns as Columns;
       gpus = model.gpusOf(gpuColumns);
     }
@@ -168,7 +170,9 @@ export async function planExact(input: PlanInput, timeLimitSeconds: number, exac
   // Stage 3: fewest nodes on that many GPUs; nodes only break ties, so a quarter of the limit at most.
   const nodesLimit = Math.min(remaining(), Math.max(0.5, timeLimitSeconds / 4));
   const third = h.solve(model.lp({ objective: 'nodes', missTotals, gpusAtMost: gpus, gpusAtLeast: gpus }), options(nodesLimit));
-  if (hasPrimal(third)) return finish(third.Columns as Columns, status, elapsed(), gpus);
+  if (hasPrimal(third) && model.gpusOf(third.Columns as Columns) === gpus && sameTotals(model.missTotals(third.Columns as Columns), missTotals)) {
+    return finish(third.Columns as Columns, status, elapsed(), gpus);
+  }
   if (gpuColumns) return finish(gpuColumns, status, elapsed(), gpus);
   return { status, seconds: elapsed(), gpus };
 }
@@ -177,6 +181,10 @@ type Columns = Record<string, { Primal?: number }>;
 
 function options(seconds: number) {
   return { time_limit: seconds, mip_rel_gap: 0, mip_abs_gap: 0.5, output_flag: false, random_seed: 0, threads: 1 } as const;
+}
+
+function sameTotals(a: readonly number[], b: readonly number[]): boolean {
+  return a.every((x, i) => x === b[i]);
 }
 
 function hasPrimal(solution: { Status: string; Columns: unknown }): boolean {

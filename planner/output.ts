@@ -2,6 +2,7 @@ import { API_VERSION } from '../api/types.ts';
 import { gpuMemoryUtilization, reservedGiB } from '../sizing/budget.ts';
 import { gpuInfo } from '../hardware/gpus.ts';
 import type { PartitionProfile } from '../hardware/types.ts';
+import { replicaMoved } from './moved.ts';
 import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
 import type { PartitionRef, Plan, PlanModel, PlanGpu, PlanNode, PlanProfile, PlanReplica, PlanSummary, UnschedulableReplica } from './types.ts';
 
@@ -153,7 +154,7 @@ function churnAgainst(
   let replicaMoves = 0;
   for (const r of replicas) {
     const old = before.get(r.id);
-    if (old && (old.node !== r.node || placementKey(old.partitions) !== placementKey(r.partitions))) replicaMoves++;
+    if (old && replicaMoved(old, r)) replicaMoves++;
   }
   const oldNodes = new Map(previous.nodes.map((n) => [n.name, n]));
   let profileChanges = 0;
@@ -162,13 +163,6 @@ function churnAgainst(
     if (old && gpuProfilesKey(old) !== gpuProfilesKey(node)) profileChanges++;
   }
   return { replicaMoves, profileChanges };
-}
-
-function placementKey(partitions: readonly PartitionRef[]): string {
-  return partitions
-    .map((p) => `${p.gpu}.${p.partition}`)
-    .sort()
-    .join(',');
 }
 
 function gpuProfilesKey(node: PlanNode): string {

@@ -138,12 +138,12 @@ describe('the workflow, followed step by step on a fresh clone with a modified s
     expect(existsSync(join(repo, 'plan-diff.json'))).toBe(true);
   });
 
-  it('fails on unschedulable demand after posting the diff (remove-node)', async () => {
-    const repo = await userRepository('remove-node');
+  it('fails on unschedulable demand after posting the diff (forced-repartition)', async () => {
+    const repo = await userRepository('forced-repartition');
     const { results, summary } = await followWorkflow(repo);
     expect(results.at(-1)).toMatchObject({ name: 'Fail on unschedulable demand', exitCode: 1 });
     expect(results.at(-1)!.output).toContain('3 replicas are unschedulable');
-    expect(summary).toBe(readFileSync(join(SNAPSHOTS, 'remove-node.md'), 'utf8'));
+    expect(summary).toBe(readFileSync(join(SNAPSHOTS, 'forced-repartition.md'), 'utf8'));
   });
 
   it('stops at synth --check when dist/ was not regenerated', async () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planHeuristic } from '../../planner/heuristic.ts';
+import { replicaMoved } from '../../planner/moved.ts';
 import type { Plan } from '../../planner/types.ts';
 import { inputArb } from './arbitraries.ts';
 import { capacityViolations, fitsAsIs, priorityViolations } from './invariants.ts';
@@ -16,12 +17,13 @@ function nodesInUse(plan: Plan): Set<string> {
  * parallelism (a model whose automatic precision had to drop restarts anyway).
  */
 function moved(before: Plan, after: Plan): string[] {
-  const at = (plan: Plan) =>
-    new Map(plan.replicas.map((r) => [r.id, { where: `${r.node}:${JSON.stringify(r.partitions)}`, how: `${r.precision}/${r.tensorParallel}` }]));
-  const old = at(before);
-  return [...at(after)]
-    .filter(([id, now]) => old.has(id) && old.get(id)!.how === now.how && old.get(id)!.where !== now.where)
-    .map(([id]) => id);
+  const old = new Map(before.replicas.map((r) => [r.id, r]));
+  return after.replicas
+    .filter((now) => {
+      const was = old.get(now.id);
+      return was !== undefined && was.precision === now.precision && was.tensorParallel === now.tensorParallel && replicaMoved(was, now);
+    })
+    .map((r) => r.id);
 }
 
 /** Nodes in use before whose profile changed. */
