@@ -9,7 +9,7 @@ import type { Plan } from '../planner/types.ts';
 import { checkModels } from '../sizing/check.ts';
 import { sizeDemands } from '../sizing/demand.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
-import { fitDiagnostics } from './fit-diagnostics.ts';
+import { fitDiagnostics, UNPLACED } from './fit-diagnostics.ts';
 import { renderManifests, type Tree } from './tree.ts';
 
 export interface Compiled {
@@ -66,11 +66,9 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   return { compiled, diagnostics: sortDiagnostics(diagnostics) };
 }
 
-const UNSCHEDULABLE = /^replica \S+ is unschedulable: /;
-
-/** True for the diagnostic of an unschedulable replica (the plan diff reports those itself). */
+/** True for the diagnostic of unschedulable replicas (the plan diff reports those itself). */
 export function isUnschedulableDiagnostic(d: Diagnostic): boolean {
-  return d.path === 'spec.replicas' && UNSCHEDULABLE.test(d.message);
+  return UNPLACED.test(d.message);
 }
 
 /**

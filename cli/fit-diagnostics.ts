@@ -43,6 +43,9 @@ export function fitDiagnostics(spec: Spec, plan: Plan, catalog: ModelCatalog, si
   });
 }
 
+/** The message of a fit diagnostic starts so: what `isUnschedulableDiagnostic` recognizes. */
+export const UNPLACED = /^\d+ of \d+ replicas? of \S+ cannot be placed: /;
+
 /** Fleet plans a diagnostic may run to check ways out (each plans the whole fleet). */
 const MAX_TRIALS = 40;
 

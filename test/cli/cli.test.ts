@@ -107,7 +107,7 @@ describe('aim-gpu synth', CLI_RUNS, () => {
     const out = tempDir('out');
     const refused = await aimGpu(['synth', '--specs', specs, '--out', out]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.replicas: \d+ of 400 replicas of llama-8b cannot be placed: out of capacity/);
+    expect(refused.stderr).toMatch(/models\.yaml:\d+:\d+: error: spec\.\w+: \d+ of \d+ replicas? of \S+ cannot be placed: out of capacity/);
     expect(existsSync(join(out, 'plan.jsonc'))).toBe(false);
 
     const fleet = join(specs, 'fleet.yaml');

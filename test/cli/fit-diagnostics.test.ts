@@ -42,13 +42,14 @@ ${extra}`;
 
 describe('fit diagnostics', () => {
   it('says once per model how many replicas cannot be placed, at the binding field, with ways out that plan', () => {
-    // Two whole GPUs hold two 8B replicas; CPX partitions would hold all six.
-    const lines = diagnose(pool('[SPX-NPS1]'), model('llama-8b', 'meta-llama/Llama-3.1-8B-Instruct', '  precision: bf16\n  replicas: 6\n'));
+    // One node, one profile: a critical 70B at degree 1 makes it SPX, one GPU left for two 8B replicas; 96 GiB partitions hold all three.
+    const big = model('big', 'meta-llama/Llama-3.3-70B-Instruct', '  precision: fp8\n  tensorParallel: 1\n  priority: critical\n');
+    const lines = diagnose(pool('[SPX-NPS1, CPX-NPS4]'), `${big}---\n${model('llama-8b', 'meta-llama/Llama-3.1-8B-Instruct', '  precision: bf16\n  replicas: 2\n')}`);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^pools\.yaml:9:13: error: spec\.profiles: 4 of 6 replicas of llama-8b cannot be placed: out of capacity/);
+    expect(lines[0]).toMatch(/^pools\.yaml:9:13: error: spec\.profiles: 1 of 2 replicas of llama-8b cannot be placed: out of capacity/);
     expect(lines[0]).toMatch(/needs 1 partition of ≥ [\d.]+ GiB \(5% headroom included\) on one node/);
-    expect(lines[0]).toContain('allow CPX-NPS4 in pool mi300x');
-    expect(lines[0]).not.toContain('allow DPX-NPS1'); // three 96 GiB pairs: still two nodes' worth short
+    expect(lines[0]).toContain('allow DPX-NPS2 in pool mi300x');
+    expect(lines[0]).not.toContain('allow QPX-NPS4'); // one node, one profile: the 70B needs more than 48 GiB at degree 1
   });
 
   it('names the field of the first change that works, and only changes that work', () => {
