@@ -174,7 +174,7 @@ describe('aim-gpu validate on specs that load but cannot be served', CLI_RUNS, (
     },
     {
       fixture: 'impossible-fit',
-      line: 'models.yaml:6:3: error: spec.replicas: replica deepseek-v3#0 is unschedulable: never fits: no profile of pool mi300x has partitions of ≥ 245.13 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable)',
+      line: 'models.yaml:6:3: error: spec.replicas: replica deepseek-v3#0 is unschedulable: never fits: no profile of pool mi300x has partitions of ≥ 238.96 GiB (largest: SPX-NPS1, 192 GiB × 0.94 given to vLLM)',
     },
   ])('fails on $fixture with one positioned error and exit code 1', async ({ fixture, line }) => {
     const dir = `test/fixtures/specs/bad/${fixture}`;
