@@ -31,7 +31,8 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   'remove-model': { removed: ['small#0', 'small#1'], models: ['small 2→0 up 0'] },
   'precision-change': {
     restarts: [
-      'InferenceService aim-models/chat-node-b: chat#0,chat#1: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
+      // The replica keeps its whole partition (same utilization) and its 16-bit KV cache unless fp8 is asked for.
+      'InferenceService aim-models/chat-node-b: chat#0,chat#1: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
     ],
     models: ['chat 2→2 up 0'],
   },
