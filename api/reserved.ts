@@ -22,8 +22,10 @@ export const DERIVED_ENGINE_FLAGS: Readonly<Record<string, string>> = {
   '--dtype': 'set from the planned precision (spec.precision)',
   '--quantization': 'set from the planned precision (spec.precision, spec.checkpoints)',
   '--kv-cache-dtype': 'set from the sizing, which the KV cache memory depends on',
-  '--max-num-seqs': 'the KV cache is sized for spec.concurrency sequences',
-  '--max-num-batched-tokens': 'the activation memory is sized for the planned batch',
+  '--max-num-seqs': 'set from the partition: the activation memory is sized for it',
+  '--max-num-batched-tokens': 'set from the partition: the activation memory and the sliding-window KV cache are sized for it',
+  '--disable-hybrid-kv-cache-manager': 'set from spec.fullSlidingWindowKv, which the KV cache is sized for',
+  '--kv-cache-memory': 'the KV cache is what the partition leaves after weights and overheads (spec.concurrency is its minimum)',
 };
 
 /** vLLM's short spellings of derived flags (vllm/engine/arg_utils.py). */

@@ -41,7 +41,11 @@ export function resolveFleet<S extends ResourceSource>(doc: WrittenDocument<Flee
     spec: {
       namespace: spec.namespace ?? 'aim-models',
       systemNamespace: spec.systemNamespace ?? 'aim-system',
-      images: { vllm: spec.images!.vllm!, partitioner: spec.images!.partitioner! },
+      images: {
+        vllm: spec.images!.vllm!,
+        partitioner: spec.images!.partitioner!,
+        ...(spec.images!.vllmVersion !== undefined && { vllmVersion: spec.images!.vllmVersion }),
+      },
       deviceResourceNaming: spec.deviceResourceNaming ?? 'single',
       isolation: spec.isolation ?? 'devicePlugin',
       monitoring: monitoring(spec.monitoring ?? {}),
@@ -110,6 +114,7 @@ export function resolveNodePool<S extends ResourceSource>(doc: WrittenDocument<N
       profiles: [...(spec.profiles ?? defaultProfiles(gpu))],
       allowMixedProfiles: spec.allowMixedProfiles ?? false,
       usableMemoryFraction: spec.usableMemoryFraction ?? catalog.usableMemoryFraction,
+      ...(spec.allocatableMemoryGiB !== undefined && { allocatableMemoryGiB: spec.allocatableMemoryGiB }),
       labels: strings(spec.labels ?? {}),
       taints: (spec.taints ?? []).map((t) => ({ key: t.key!, ...(t.value !== undefined && { value: t.value }), effect: t.effect! })),
     },
@@ -152,6 +157,7 @@ export function resolveModel<S extends ResourceSource>(
       ...(spec.architecture !== undefined && { architecture: { ...spec.architecture, dtype: spec.architecture.dtype ?? 'bf16' } as ModelArchitecture }),
       ...(spec.memoryGiB !== undefined && { memoryGiB: spec.memoryGiB }),
       fullSlidingWindowKv: spec.fullSlidingWindowKv ?? false,
+      kvCacheDtype: spec.kvCacheDtype ?? 'auto',
     },
     source,
   };

@@ -57,6 +57,12 @@ export interface FleetImages {
   readonly vllm: string;
   /** Image carrying `amd-smi`, `kubectl`, `bash`, `python3` and `modprobe` (kmod), run by the partition DaemonSet. */
   readonly partitioner: string;
+  /**
+   * The vLLM release of the `vllm` image (`0.19.0`); sizing uses the engine constants of that
+   * release, and releases older than the minimum supported one are rejected.
+   * @default - the release the image tag names, else the release the constants are calibrated against
+   */
+  readonly vllmVersion?: string;
 }
 
 export interface FleetMonitoring {
@@ -158,6 +164,11 @@ export interface NodePoolSpec {
   readonly allowMixedProfiles: boolean;
   /** Fraction of a partition's memory vLLM may be given. @default - the product's catalog value */
   readonly usableMemoryFraction: number;
+  /**
+   * Memory one GPU can allocate, which its partitions split (APUs only: an MI300A whose `amdttm`
+   * page limit was raised). @default - the catalog's (96 GiB on MI300A)
+   */
+  readonly allocatableMemoryGiB?: number;
   /** @default {} */
   readonly labels: Readonly<Record<string, string>>;
   /** @default [] */
@@ -269,7 +280,16 @@ export interface ModelSpec {
    * manager. @default false
    */
   readonly fullSlidingWindowKv: boolean;
+  /**
+   * KV cache element type: `auto` keeps the model's 16-bit dtype; `fp8` halves the cache (scale 1.0
+   * unless the checkpoint carries calibrated KV scales, an accuracy risk). A served checkpoint with
+   * calibrated scales (`amd/*-FP8-KV`) gets fp8 either way. @default auto
+   */
+  readonly kvCacheDtype: KvCacheDtypeChoice;
 }
+
+export const KV_CACHE_DTYPES = ['auto', 'fp8'] as const;
+export type KvCacheDtypeChoice = (typeof KV_CACHE_DTYPES)[number];
 
 export interface Model {
   readonly kind: 'Model';

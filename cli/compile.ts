@@ -3,6 +3,7 @@ import { append, diagnostic, hasErrors, sortDiagnostics } from '../api/diagnosti
 import { loadSpecDir } from '../api/load.ts';
 import type { Diagnostic, Precision, Spec } from '../api/types.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
+import { servingNameCollisions } from '../constructs/serving-names.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
 import { planFleet, poolCapacity } from '../planner/plan.ts';
 import type { Plan } from '../planner/types.ts';
@@ -40,6 +41,8 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   if (!loaded.spec || hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };
   const spec = loaded.spec;
 
+  // Object names depend on the plan at synth; every placement the spec allows is checked here.
+  append(diagnostics, servingNameCollisions(spec));
   onStage('size');
   append(diagnostics, checkModels(spec, catalog.models));
   if (hasErrors(diagnostics)) return { diagnostics: sortDiagnostics(diagnostics) };

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { execa } from 'execa';
 import type { Files } from '../review/files.ts';
@@ -7,15 +7,31 @@ import { parsePlan, readPlanFile, type PreviousPlan } from './previous-plan.ts';
 import { CliError } from './usage.ts';
 
 
-/** Every file under `dir` (empty when it does not exist), sorted by path. */
-export function readOutputTree(dir: string): Files {
+/**
+ * Bounds of an output tree read for `plan` and `synth --check`. Ours is a few thousand small files
+ * (the synth bench's largest fleet writes 2,068 files, 4.5 MiB); past these the directory is not
+ * an aim-gpu output and reading on (`--out /`) would walk the whole file system.
+ */
+export const OUTPUT_TREE_LIMITS = { files: 50_000, bytes: 256 * 1024 * 1024 } as const;
+
+/**
+ * Every regular file under `dir` (empty when it does not exist), sorted by path. Symlinks, FIFOs and
+ * devices are skipped (never followed, never opened); a tree past OUTPUT_TREE_LIMITS is an error.
+ */
+export function readOutputTree(dir: string, limits: { files: number; bytes: number } = OUTPUT_TREE_LIMITS): Files {
   const files = new Map<string, string>();
   if (!existsSync(dir)) return files;
+  let bytes = 0;
+  const tooBig = () => new CliError(`${dir}: more than ${limits.files} files or ${limits.bytes / 1024 / 1024} MiB; not an aim-gpu output tree`);
   const walk = (d: string): void => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) files.set(relative(dir, path).split(sep).join('/'), readFileSync(path, 'utf8'));
+      else if (entry.isFile()) {
+        bytes += statSync(path).size;
+        if (files.size >= limits.files || bytes > limits.bytes) throw tooBig();
+        files.set(relative(dir, path).split(sep).join('/'), readFileSync(path, 'utf8'));
+      }
     }
   };
   walk(dir);

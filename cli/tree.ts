@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { App } from 'cdk8s';
 import { testPause } from './test-pause.ts';
 import { toYaml } from './yaml.ts';
@@ -73,7 +73,7 @@ export interface WorkPaths {
 }
 
 export function workPaths(target: string): WorkPaths {
-  const base = join(dirname(target), `.${target.split('/').at(-1)}-aim-gpu`);
+  const base = join(dirname(target), `.${basename(target)}-aim-gpu`);
   return { target, staging: `${base}-staging`, ready: `${base}-ready`, old: `${base}-old`, lock: `${base}.lock` };
 }
 

@@ -166,6 +166,9 @@ export class ModelServing extends Construct {
             `--max-model-len=${props.maxModelLen}`,
             `--tensor-parallel-size=${first.tensorParallel}`,
             `--gpu-memory-utilization=${first.gpuMemoryUtilization}`,
+            // Passed explicitly: vLLM's own defaults depend on the device size, and sizing chose these.
+            `--max-num-batched-tokens=${first.maxNumBatchedTokens}`,
+            `--max-num-seqs=${first.maxNumSeqs}`,
             ...joinFlagValues(props.precisionFlags(first.precision)),
             ...model.spec.args,
           ],
@@ -250,6 +253,8 @@ function shapeKey(replica: PlanReplica, resourceName: string): string {
     `tp${replica.tensorParallel}`,
     resourceName,
     `gmu${replica.gpuMemoryUtilization}`,
+    `mnbt${replica.maxNumBatchedTokens}`,
+    `mns${replica.maxNumSeqs}`,
     `${host.cpu}cpu`,
     `${host.memoryGiB}gi`,
   ].join('-');

@@ -14,6 +14,8 @@ export interface PartitionProfile {
   /** Validated by AMD (a pool may use it by default); otherwise only driver-valid (opt-in). */
   readonly validated: boolean;
   readonly source: string;
+  /** The oldest driver that offers the mode, where it is newer than the product's first one. */
+  readonly minimumDriver?: string;
 }
 
 /** How a product runs a precision: natively, accepted with a warning, or not at all. */
@@ -25,7 +27,13 @@ export interface GpuProductInfo {
   readonly llvmTarget: string;
   readonly xcds: number;
   readonly computeUnits: number;
+  /** HBM of one GPU (of one APU, CPU and GPU together, on MI300A). */
   readonly memoryGiB: number;
+  /**
+   * What the GPU can allocate by default, when less than `memoryGiB`: an MI300A's HIP allocations
+   * are capped by the `amdttm` page limit. Partition sizes derive from it; a NodePool may override it.
+   */
+  readonly allocatableMemoryGiB?: number;
   readonly gpusPerNode: number;
   /** Default fraction of a partition's memory vLLM may be given. */
   readonly usableMemoryFraction: number;

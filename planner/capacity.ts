@@ -1,5 +1,5 @@
 import type { GpuProduct, NodePool, ProfileName } from '../api/types.ts';
-import { findProfile } from '../hardware/gpus.ts';
+import { poolProfile } from '../hardware/gpus.ts';
 import type { PartitionProfile } from '../hardware/types.ts';
 
 /** What the planner needs to know about one NodePool. */
@@ -13,6 +13,8 @@ export interface PoolCapacity {
   readonly usableMemoryFraction: number;
   /** Labels the pool's nodes carry (topology spread domains). @default {} */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The pool's allocatable memory per GPU, when it overrides the catalog's (MI300A). */
+  readonly allocatableMemoryGiB?: number;
 }
 
 export function poolCapacity(pool: NodePool): PoolCapacity {
@@ -26,6 +28,7 @@ export function poolCapacity(pool: NodePool): PoolCapacity {
     allowMixedProfiles: spec.allowMixedProfiles,
     usableMemoryFraction: spec.usableMemoryFraction,
     labels: spec.labels,
+    ...(spec.allocatableMemoryGiB !== undefined && { allocatableMemoryGiB: spec.allocatableMemoryGiB }),
   };
 }
 
@@ -63,7 +66,7 @@ export interface PoolLayout {
 export function poolLayout(capacity: PoolCapacity, index: number): PoolLayout {
   const profiles: PartitionProfile[] = [];
   for (const name of capacity.profiles) {
-    const profile = findProfile(capacity.gpu, name);
+    const profile = poolProfile(capacity.gpu, name, capacity.allocatableMemoryGiB);
     if (profile && !profiles.some((p) => p.name === profile.name)) profiles.push(profile);
   }
   const keys = [...new Set(profiles.map(shapeKey))];

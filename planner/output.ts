@@ -1,5 +1,6 @@
 import { API_VERSION } from '../api/types.ts';
-import { gpuMemoryUtilization, reservedGiB } from '../sizing/budget.ts';
+import { servingBudgetGiB } from '../sizing/budget.ts';
+import { opaqueServing } from '../sizing/serving.ts';
 import { gpuInfo } from '../hardware/gpus.ts';
 import type { PartitionProfile } from '../hardware/types.ts';
 import { replicaMoved } from './moved.ts';
@@ -58,7 +59,7 @@ function finalProfiles(state: FleetState, n: number): PartitionProfile[] {
 
 export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
   const nodes: PlanNode[] = [];
-  const stranded = { total: 0 };
+  const kv = { cacheGiB: 0, headroomGiB: 0 };
   for (let n = 0; n < state.nodeCount; n++) nodes.push(planNode(state, n));
   const replicas: PlanReplica[] = [];
   for (const replica of state.replicas) {
@@ -68,9 +69,16 @@ export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
     const slots = state.slotsOf(replica.index).sort((a, b) => a - b);
     const gpu = Math.floor(slots[0]! / MAX_PARTITIONS);
     const profile = state.layoutOf(n).profiles[state.gpuProfile[gpu]!]!;
-    const usable = state.layoutOf(n).capacity.usableMemoryFraction;
-    const perRank = replica.option.memoryGiBPerPartition;
-    stranded.total += replica.tensorParallel * (profile.memoryGiBPerPartition - reservedGiB(perRank, facts.headroomPercent));
+    const partition = {
+      memoryGiB: profile.memoryGiBPerPartition,
+      usableMemoryFraction: state.layoutOf(n).capacity.usableMemoryFraction,
+      headroomPercent: facts.headroomPercent,
+    };
+    const { option, tensorParallel } = replica;
+    const serving = option.serve?.(partition) ?? opaqueServing(option.memoryGiBPerPartition, partition);
+    // What vLLM gets beyond the sized need becomes KV cache: the headroom over the minimum asked for.
+    kv.headroomGiB += tensorParallel * (servingBudgetGiB(partition.memoryGiB, partition.usableMemoryFraction) - serving.memoryGiBPerPartition);
+    kv.cacheGiB += serving.kv?.cacheGiB ?? 0;
     const partitions: PartitionRef[] = slots.map((slot) => ({
       gpu: Math.floor(slot / MAX_PARTITIONS) - base,
       partition: slot % MAX_PARTITIONS,
@@ -79,10 +87,13 @@ export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
       id: replica.id,
       model: replica.modelName,
       node: state.nodeNames[n]!,
-      precision: replica.option.precision,
-      tensorParallel: replica.tensorParallel,
-      memoryGiB: round2(perRank * replica.tensorParallel),
-      gpuMemoryUtilization: gpuMemoryUtilization(perRank, facts.headroomPercent, profile.memoryGiBPerPartition, usable),
+      precision: option.precision,
+      tensorParallel,
+      memoryGiB: round2(serving.memoryGiBPerPartition * tensorParallel),
+      gpuMemoryUtilization: serving.gpuMemoryUtilization,
+      maxNumBatchedTokens: serving.maxNumBatchedTokens,
+      maxNumSeqs: serving.maxNumSeqs,
+      ...(serving.kv && { kvCacheGiB: round2(serving.kv.cacheGiB), kvCacheTokens: serving.kv.tokens, maxSequences: serving.kv.sequences }),
       partitions,
     });
   }
@@ -103,7 +114,8 @@ export function buildPlan(state: FleetState, facts: PlanFacts): Plan {
       nodesUsed: state.usedNodes,
       replicas: facts.demandedReplicas,
       placed: replicas.length,
-      strandedGiB: round2(stranded.total),
+      kvCacheGiB: round2(kv.cacheGiB),
+      kvHeadroomGiB: round2(kv.headroomGiB),
       replicaMoves: churn.replicaMoves,
       profileChanges: churn.profileChanges,
       spreadGpus: facts.spreadGpus,

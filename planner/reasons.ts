@@ -1,4 +1,4 @@
-import { reservedGiB } from '../sizing/budget.ts';
+import { reservedGiB, servingUtilization } from '../sizing/budget.ts';
 import type { PoolLayout } from './capacity.ts';
 import { type ResolvedModel, shapeRange } from './demands.ts';
 import type { FleetState } from './fleet.ts';
@@ -29,7 +29,7 @@ function poolClause(model: ResolvedModel, layout: PoolLayout, headroomPercent: n
     const profile = layout.profiles[largest.profile]!;
     return (
       `no profile of pool ${name} has partitions of ≥ ${gib(need)} GiB ` +
-      `(largest: ${profile.name}, ${gib(largest.memoryGiB)} GiB × ${layout.capacity.usableMemoryFraction} usable)`
+      `(largest: ${profile.name}, ${gib(largest.memoryGiB)} GiB × ${servingUtilization(largest.memoryGiB, layout.capacity.usableMemoryFraction)} given to vLLM)`
     );
   }
   const { o, range } = memoryFits.reduce((a, b) => (b.o.tensorParallel < a.o.tensorParallel ? b : a));

@@ -15,7 +15,8 @@ export function summaryLine(plan: Plan): string {
   const s = plan.summary;
   return (
     `${s.placed}/${plural(s.replicas, 'replica')} placed on ${s.gpusUsed} of ${plural(s.gpus, 'GPU')} ` +
-    `(lower bound ${s.lowerBound}) across ${plural(s.nodesUsed, 'node')}; ${s.strandedGiB} GiB stranded`
+    `(lower bound ${s.lowerBound}) across ${plural(s.nodesUsed, 'node')}; KV cache ${s.kvCacheGiB} GiB, ` +
+    `${s.kvHeadroomGiB} GiB of it beyond the models' minimum`
   );
 }
 
@@ -62,6 +63,15 @@ export function renderPlanMarkdown(plan: Plan): string {
     const nodes = [...new Set(replicas.map((r) => r.node))].sort().join(', ');
     return [model, replicas.length, first.precision, first.tensorParallel, first.memoryGiB, first.gpuMemoryUtilization, spreadCell(replicas, decisions.get(model)), nodes];
   });
+  const replicaRows = plan.replicas.map((r) => [
+    r.id,
+    r.node,
+    r.gpuMemoryUtilization,
+    `${r.maxNumBatchedTokens} / ${r.maxNumSeqs}`,
+    r.kvCacheGiB ?? '—',
+    r.kvCacheTokens ?? '—',
+    r.maxSequences ?? '—',
+  ]);
   const lines = [
     '# GPU partition plan',
     '',
@@ -79,6 +89,13 @@ export function renderPlanMarkdown(plan: Plan): string {
     '## Tensor parallelism',
     '',
     ...plan.models.map((m) => `- \`${m.name}\`: ${m.tensorParallelReason}`),
+    '',
+    '## KV cache per replica',
+    '',
+    'Each replica holds its partitions alone and gets all the memory vLLM may use there; what the weights and',
+    'overheads leave becomes its KV cache. Full-length sequences: requests of `--max-model-len` tokens held at once.',
+    '',
+    ...table(['replica', 'node', 'gpu-memory-utilization', 'batched tokens / seqs', 'KV cache GiB', 'KV tokens', 'full-length sequences'], replicaRows),
     '',
     '## Unschedulable',
     '',

@@ -82,10 +82,19 @@ export interface PlanReplica {
   readonly node: string;
   readonly precision: Precision;
   readonly tensorParallel: number;
-  /** Sized memory of the whole replica (all ranks), headroom not included. */
+  /** Sized memory of the whole replica (all ranks) at its batch limits, headroom not included. */
   readonly memoryGiB: number;
-  /** `--gpu-memory-utilization` giving vLLM the sized budget plus headroom in its partition. */
+  /** `--gpu-memory-utilization`: everything vLLM may use of its partition (`sizing/budget.ts`). */
   readonly gpuMemoryUtilization: number;
+  /** `--max-num-batched-tokens` and `--max-num-seqs`, chosen for the partition. */
+  readonly maxNumBatchedTokens: number;
+  readonly maxNumSeqs: number;
+  /** The KV pool vLLM will allocate, all ranks together (absent for a model known only by its memory). */
+  readonly kvCacheGiB?: number;
+  /** vLLM's "GPU KV cache size" in tokens. */
+  readonly kvCacheTokens?: number;
+  /** Requests of the full `--max-model-len` the pool holds at once (at least the model's `concurrency`). */
+  readonly maxSequences?: number;
   /** `tensorParallel` partitions of one size on `node`. */
   readonly partitions: readonly PartitionRef[];
 }
@@ -106,8 +115,13 @@ export interface PlanSummary {
   readonly nodesUsed: number;
   readonly replicas: number;
   readonly placed: number;
-  /** Partition memory not used by the replica in it, summed over occupied partitions. */
-  readonly strandedGiB: number;
+  /** KV pools of the placed replicas, summed (replicas of known architecture). */
+  readonly kvCacheGiB: number;
+  /**
+   * Memory vLLM gets beyond the sized need of every placed replica, summed: KV cache over the
+   * minimum the models ask for (what used to be stranded in a partition).
+   */
+  readonly kvHeadroomGiB: number;
   /** Against the previous plan: replicas now on another node or partitions. */
   readonly replicaMoves: number;
   /** Against the previous plan: nodes whose profile changed (each one evicts its pods). */

@@ -17,7 +17,9 @@ interface ResearchModel {
   id: string;
   family: string;
   architecture: string;
+  model_type: string;
   num_hidden_layers: number;
+  intermediate_size: number | null;
   hidden_size: number;
   num_attention_heads: number;
   num_key_value_heads: number;
@@ -59,11 +61,13 @@ function toModelInfo(m: ResearchModel): ModelInfo {
     id: m.id,
     family: m.family,
     architecture: m.architecture,
+    modelType: m.model_type,
     numHiddenLayers: m.num_hidden_layers,
     hiddenSize: m.hidden_size,
     numAttentionHeads: m.num_attention_heads,
     numKeyValueHeads: m.num_key_value_heads,
     headDim: m.head_dim ?? (m.mla ? m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim : m.hidden_size / m.num_attention_heads),
+    intermediateSizes: intermediateSizes(m),
     vocabSize: m.vocab_size,
     maxPositionEmbeddings: m.max_position_embeddings,
     dtype: m.torch_dtype?.startsWith('float16') ? 'fp16' : 'bf16',
@@ -76,6 +80,7 @@ function toModelInfo(m: ResearchModel): ModelInfo {
     mla: m.mla ? { kvLoraRank: m.mla.kv_lora_rank, qkRopeHeadDim: m.mla.qk_rope_head_dim } : null,
     slidingWindow: slidingWindow(m, kvLayers),
     kvLayers,
+    ...(UNSUPPORTED[m.model_type] ? { unsupported: UNSUPPORTED[m.model_type] } : {}),
     source: {
       config: m.source.config,
       ...(notes.length > 0 ? { notes: notes.join(' ') } : {}),
@@ -83,6 +88,21 @@ function toModelInfo(m: ResearchModel): ModelInfo {
       ...(confidence === 'high' || confidence === 'medium' || confidence === 'low' ? { confidence } : {}),
     },
   };
+}
+
+/** Architectures no supported vLLM release serves (`sizing/engine.ts` states the minimum release). */
+const UNSUPPORTED: Readonly<Record<string, ModelInfo['unsupported']>> = {
+  mllama: {
+    reason: 'vLLM removed the Mllama (Llama 3.2 Vision) encoder-decoder architecture in v0.10.2 (vllm-project/vllm PR #24907); no supported release can serve it',
+    source: 'https://github.com/vllm-project/vllm/pull/24907',
+  },
+};
+
+/** Dense and expert MLP widths, each once. */
+function intermediateSizes(m: ResearchModel): number[] {
+  const expert = m.moe?.moe_intermediate_size;
+  const sizes = [m.intermediate_size, typeof expert === 'number' ? expert : null].filter((n): n is number => n !== null);
+  return [...new Set(sizes)];
 }
 
 function expertCount(moe: Record<string, number | boolean>): number {

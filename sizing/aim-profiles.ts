@@ -4,7 +4,7 @@ import { estimateMemory } from './estimate.ts';
 import { profilesBySize, profilePartitionsPerNode, round2, shardableDegrees, smallestFit } from './fit.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import type { ModelCatalog } from './model-catalog.ts';
-import { defaultKvCacheDtype, engineFlags } from './precision.ts';
+import { engineFlags, precisionProblem } from './precision.ts';
 import type { ModelInfo } from './types.ts';
 
 /**
@@ -23,7 +23,7 @@ const QUANTIZATION: Readonly<Record<(typeof AIM_PROFILE_PRECISIONS)[number], str
   fp16: 'none',
   int8: 'int8 W8A8 (pre-quantized checkpoint)',
   int4: 'int4 AWQ/GPTQ group 128 (pre-quantized checkpoint)',
-  fp8: 'fp8 W8A8, fp8 KV cache',
+  fp8: 'fp8 W8A8, 16-bit KV cache',
 };
 
 export interface AimProfileFile {
@@ -46,8 +46,10 @@ export function isAimProfileFileName(name: string): boolean {
 
 export function buildAimProfiles(catalog: ModelCatalog): AimProfileFile[] {
   return [...catalog.values()]
+    // vLLM cannot serve these at all, or not at this precision: no profile promises it.
+    .filter((model) => !model.unsupported)
     .flatMap((model) =>
-      AIM_PROFILE_PRECISIONS.map((precision) => ({
+      AIM_PROFILE_PRECISIONS.filter((precision) => precisionProblem(model, precision) === undefined).map((precision) => ({
         file: aimProfileFileName(model.id, precision),
         content: `${JSON.stringify(aimProfile(model, precision), null, 2)}\n`,
       })),
@@ -57,7 +59,7 @@ export function buildAimProfiles(catalog: ModelCatalog): AimProfileFile[] {
 
 function aimProfile(model: ModelInfo, precision: (typeof AIM_PROFILE_PRECISIONS)[number]) {
   const maxModelLen = Math.min(model.maxPositionEmbeddings, DEFAULT_MAX_MODEL_LEN);
-  const kvCacheDtype = defaultKvCacheDtype(precision);
+  const kvCacheDtype = 'auto';
   const estimateAt = (tensorParallel: number) =>
     estimateMemory(model, { precision, tensorParallel, maxModelLen, concurrency: 1, kvCacheDtype });
   const single = estimateAt(1);
@@ -97,6 +99,8 @@ function aimProfile(model: ModelInfo, precision: (typeof AIM_PROFILE_PRECISIONS)
       weights_gib: round2(single.weightsGiB),
       kv_bytes_per_token: single.kvBytesPerToken,
       kv_cache_gib: round2(single.kvCacheGiB),
+      max_num_batched_tokens: single.batch.maxNumBatchedTokens,
+      max_num_seqs: single.batch.maxNumSeqs,
       overhead_gib: round2(single.overheadGiB),
       engine_args: engineFlags(model, precision, kvCacheDtype),
     },

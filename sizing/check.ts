@@ -1,9 +1,11 @@
 import { diagnostic } from '../api/diagnostics.ts';
-import type { Diagnostic, Model, ModelArchitecture, NodePool, Spec } from '../api/types.ts';
+import type { Diagnostic, Model, ModelArchitecture, NodePool, Precision, Spec } from '../api/types.ts';
+import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { largestPartitionsPerNode, modelPools, tensorParallelProblem } from './candidates.ts';
+import { compareVersions, fleetEngine, formatVersion, MINIMUM_ENGINE_VERSION, parseEngineVersion, versionFromImage } from './engine.ts';
 import { modelFileName, suggestModelId, type ModelCatalog } from './model-catalog.ts';
 import { GIB } from './estimate.ts';
-import { weightBytes } from './precision.ts';
+import { int4TensorParallelProblem, nativePrecision, precisionProblem, weightBytes } from './precision.ts';
 import type { ModelInfo } from './types.ts';
 
 /**
@@ -12,7 +14,46 @@ import type { ModelInfo } from './types.ts';
  * before `sizeDemands`, which assumes both passed.
  */
 export function checkModels(spec: Spec, catalog: ModelCatalog): Diagnostic[] {
-  return spec.models.flatMap((model) => checkModel(model, spec, catalog));
+  return [...checkEngine(spec), ...spec.pools.flatMap(checkPool), ...spec.models.flatMap((model) => checkModel(model, spec, catalog))];
+}
+
+/** `allocatableMemoryGiB` only where the catalog has an allocation cap (APUs), and within the memory. */
+function checkPool(pool: NodePool): Diagnostic[] {
+  const allocatable = pool.spec.allocatableMemoryGiB;
+  if (allocatable === undefined) return [];
+  const product = GPU_CATALOG[pool.spec.gpu];
+  const path = 'spec.allocatableMemoryGiB';
+  const at = (message: string) => [diagnostic(pool.source.at(path), 'error', path, message)];
+  if (product.allocatableMemoryGiB === undefined) return at(`${product.name} allocates all of its ${product.memoryGiB} GiB; only APUs (MI300A) take an allocatable limit`);
+  if (allocatable > product.memoryGiB) return at(`${allocatable} GiB exceeds the ${product.memoryGiB} GiB of an ${product.name}`);
+  return [];
+}
+
+/**
+ * The fleet's vLLM release: the one declared must agree with the image tag when both name one,
+ * and it must be one the engine constants cover (`sizing/engine.ts`).
+ */
+function checkEngine(spec: Spec): Diagnostic[] {
+  const { fleet } = spec;
+  const images = fleet.spec.images;
+  const declaredAt = 'spec.images.vllmVersion';
+  const tagged = versionFromImage(images.vllm);
+  const declared = images.vllmVersion;
+  if (declared !== undefined && tagged !== undefined && compareVersions(parseEngineVersion(declared)!, parseEngineVersion(tagged)!) !== 0) {
+    return [diagnostic(fleet.source.at(declaredAt), 'error', declaredAt, `vLLM ${declared} disagrees with the image tag, which names ${tagged}`)];
+  }
+  const engine = fleetEngine(images);
+  if (compareVersions(engine.version, MINIMUM_ENGINE_VERSION) >= 0) return [];
+  const path = engine.origin === 'declared' ? declaredAt : 'spec.images.vllm';
+  return [
+    diagnostic(
+      fleet.source.at(path),
+      'error',
+      path,
+      `vLLM ${formatVersion(engine.version)} (${engine.origin}) is older than ${formatVersion(MINIMUM_ENGINE_VERSION)}, the oldest release this compiler sizes for ` +
+        '(its activation constants, and layer-wise loading of online-quantized fp8 weights)',
+    ),
+  ];
 }
 
 /**
@@ -29,11 +70,14 @@ function fromArchitecture(id: string, a: ModelArchitecture): ModelInfo {
     id,
     family: 'custom',
     architecture: 'custom',
+    modelType: 'custom',
     numHiddenLayers: a.numHiddenLayers,
     hiddenSize: a.hiddenSize,
     numAttentionHeads: a.numAttentionHeads,
     numKeyValueHeads: a.numKeyValueHeads,
     headDim: a.headDim ?? a.hiddenSize / a.numAttentionHeads,
+    // Not part of spec.architecture: the int4 group-size check is skipped.
+    intermediateSizes: [],
     vocabSize: a.vocabSize,
     maxPositionEmbeddings: a.maxPositionEmbeddings,
     dtype: a.dtype ?? 'bf16',
@@ -64,9 +108,11 @@ function checkModel(model: Model, spec: Spec, catalog: ModelCatalog): Diagnostic
       ),
     ];
   }
+  if (info.unsupported) return [at('spec.model', `${info.id} cannot be served: ${info.unsupported.reason}`)];
   const pools = modelPools(model, spec);
   return [
     ...architectureProblems(s.architecture, at),
+    ...precisionProblems(model, info, at),
     ...(s.tensorParallel === 'auto' ? [] : tensorParallelProblems(s.tensorParallel, info, pools, at)),
     ...memoryProblems(model, info, at),
     ...(s.maxModelLen !== undefined && s.maxModelLen > info.maxPositionEmbeddings
@@ -109,6 +155,24 @@ function didYouMean(id: string, suggestion: string | undefined): string {
 /** Parameter-count tokens of a model id (`8B`, `1.5B`, `70B`), not active-expert ones like `A3B`. */
 function sizesIn(id: string): string {
   return [...id.matchAll(/(?<![A-Za-z.\d])(\d+(?:\.\d+)?)[bB](?![A-Za-z\d])/g)].map((m) => `${m[1]}B`).join('+');
+}
+
+/** Precisions the Model asks for that vLLM refuses for its family, or that cannot split its layers at the requested degree. */
+function precisionProblems(model: Model, info: ModelInfo, at: At): Diagnostic[] {
+  const s = model.spec;
+  const asked: [string, Precision][] =
+    s.precision === 'auto'
+      ? s.allowedPrecisions.map((p, i) => [`spec.allowedPrecisions.${i}`, p])
+      : [['spec.precision', s.precision ?? nativePrecision(info)]];
+  const problems = asked.flatMap(([path, precision]) => {
+    const problem = precisionProblem(info, precision);
+    return problem ? [at(path, problem)] : [];
+  });
+  if (s.tensorParallel !== 'auto' && asked.some(([, p]) => p === 'int4')) {
+    const problem = int4TensorParallelProblem(info, s.tensorParallel);
+    if (problem) problems.push(at('spec.tensorParallel', problem));
+  }
+  return problems;
 }
 
 function architectureProblems(a: ModelArchitecture | undefined, at: At): Diagnostic[] {

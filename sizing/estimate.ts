@@ -1,10 +1,14 @@
 import type { Precision } from '../api/types.ts';
-import { defaultKvCacheDtype, kvBytesPerElement, weightBytes, type KvCacheDtype } from './precision.ts';
+import { CALIBRATED_ENGINE_VERSION, engineConstants, SMALL_DEVICE_BATCH, type BatchLimits, type EngineConstants } from './engine.ts';
+import { kvLayout, requestBytes } from './kv.ts';
+import { kvBytesPerElement, weightBytes, type KvCacheDtype } from './precision.ts';
 import type { MemoryEstimate, ModelInfo } from './types.ts';
 
 /**
- * The memory one tensor-parallel rank of a vLLM replica needs (sizing notes §0):
- * weights/TP + KV cache per rank + activation peak + non-torch memory.
+ * The memory one tensor-parallel rank of a vLLM replica needs to start and to hold `concurrency`
+ * full-length requests, as vLLM accounts it (`gpu_worker.determine_available_memory`):
+ * weights/TP + activation peak of the profiling run + non-torch memory, plus a KV pool of at
+ * least `concurrency` requests of `maxModelLen` tokens (`sizing/kv.ts`).
  * Figures are exact; callers round for display.
  */
 
@@ -13,18 +17,22 @@ export const GIB = 2 ** 30;
 export interface EstimateOptions {
   readonly precision: Precision;
   readonly tensorParallel: number;
-  /** Tokens of one sequence the KV cache must hold. */
+  /** Tokens of one sequence (`--max-model-len`). */
   readonly maxModelLen: number;
-  /** Full-length sequences held at once. */
+  /** Full-length sequences the KV pool must hold at once, at least. */
   readonly concurrency: number;
-  /**
-   * Size sliding-window and chunked-local layers for every token, as engines without vLLM V1's
-   * hybrid KV cache manager allocate them. @default false
-   */
+  /** Sliding-window layers cached for every token (`--disable-hybrid-kv-cache-manager`). @default false */
   readonly fullSlidingWindowKv?: boolean;
-  /** @default - fp8 for fp8 weights, else the model's 16-bit dtype (see `defaultKvCacheDtype`) */
+  /** @default auto (the model's 16-bit dtype) */
   readonly kvCacheDtype?: KvCacheDtype;
+  /** `--max-num-batched-tokens` / `--max-num-seqs`. @default 2048 / 256, vLLM's small-device defaults */
+  readonly batch?: BatchLimits;
+  /** @default - the constants of the calibrated release */
+  readonly engine?: EngineConstants;
 }
+
+/** The constants sizing uses when the caller names no release. */
+export const DEFAULT_ENGINE: EngineConstants = engineConstants(CALIBRATED_ENGINE_VERSION)!;
 
 export function estimateMemory(model: ModelInfo, opts: EstimateOptions): MemoryEstimate {
   for (const [name, value] of [
@@ -34,20 +42,27 @@ export function estimateMemory(model: ModelInfo, opts: EstimateOptions): MemoryE
   ] as const) {
     if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
-  const kvCacheDtype = opts.kvCacheDtype ?? defaultKvCacheDtype(opts.precision);
+  const engine = opts.engine ?? DEFAULT_ENGINE;
+  const batch = opts.batch ?? SMALL_DEVICE_BATCH;
+  const kvCacheDtype = opts.kvCacheDtype ?? 'auto';
   const weightsGiB = weightBytes(model, opts.precision) / GIB;
-  const kvTotalBytes =
-    kvBytesPerSequence(model, opts.maxModelLen, kvCacheDtype, opts.fullSlidingWindowKv ?? false) * opts.concurrency;
-  const kvCacheGiB = kvTotalBytes / kvShards(model, opts.tensorParallel) / GIB;
-  const overheadGiB = activationPeakGiB(model) + nonTorchGiB(opts.tensorParallel);
+  const layout = kvLayout(model, { tensorParallel: opts.tensorParallel, kvCacheDtype, blockSize: engine.blockSize, fullSlidingWindowKv: opts.fullSlidingWindowKv });
+  const kvCacheGiB = (opts.concurrency * requestBytes(layout, opts.maxModelLen, batch)) / GIB;
+  const activationGiB = activationPeakGiB(model, batch, engine);
+  const nonTorchGiB = opts.tensorParallel === 1 ? engine.nonTorchGiB.tp1 : engine.nonTorchGiB.tpN;
+  const overheadGiB = activationGiB + nonTorchGiB;
   return {
     precision: opts.precision,
     tensorParallel: opts.tensorParallel,
     maxModelLen: opts.maxModelLen,
     concurrency: opts.concurrency,
+    batch,
+    kvCacheDtype,
     weightsGiB,
     kvBytesPerToken: kvBytesPerToken(model, kvCacheDtype),
     kvCacheGiB,
+    activationGiB,
+    nonTorchGiB,
     overheadGiB,
     totalGiB: weightsGiB / opts.tensorParallel + kvCacheGiB + overheadGiB,
   };
@@ -61,65 +76,30 @@ export function estimateMemory(model: ModelInfo, opts: EstimateOptions): MemoryE
 export function kvBytesPerToken(model: ModelInfo, kvCacheDtype: KvCacheDtype): number {
   const bytes = kvBytesPerElement(kvCacheDtype);
   if (model.mla) return model.kvLayers * (model.mla.kvLoraRank + model.mla.qkRopeHeadDim) * bytes;
-  return model.kvLayers * kvBytesPerLayerToken(model, bytes);
+  return model.kvLayers * 2 * model.numKeyValueHeads * model.headDim * bytes;
 }
 
 /**
- * KV bytes one sequence of `tokens` holds. With vLLM's hybrid KV cache manager, sliding-window
- * (Gemma 3) and chunked-local (Llama 4) layers keep only the last `window` tokens; global layers
- * keep all of them.
+ * The sampler's share of the profiling run: vLLM samples a dummy batch of `max_num_seqs`
+ * sequences, holding fp32 logits over the vocabulary and the probabilities computed from them
+ * (two fp32 copies). This is why Gemma's 262k vocabulary doubles it.
  */
-function kvBytesPerSequence(
-  model: ModelInfo,
-  tokens: number,
-  kvCacheDtype: KvCacheDtype,
-  fullSlidingWindowKv: boolean,
-): number {
-  const sliding = model.slidingWindow;
-  if (!sliding || fullSlidingWindowKv || model.mla) return kvBytesPerToken(model, kvCacheDtype) * tokens;
-  const perLayerToken = kvBytesPerLayerToken(model, kvBytesPerElement(kvCacheDtype));
-  return (
-    tokens * sliding.fullLayers * perLayerToken + Math.min(tokens, sliding.window) * sliding.slidingLayers * perLayerToken
-  );
+const SAMPLER_FP32_COPIES = 2;
+
+function samplerGiB(model: ModelInfo, maxNumSeqs: number): number {
+  return (SAMPLER_FP32_COPIES * maxNumSeqs * model.vocabSize * 4) / GIB;
 }
 
 /**
- * How many ranks the KV cache is split over. KV heads are sharded across ranks; past one head per
- * rank vLLM replicates them, so the per-rank share stops shrinking. The MLA latent is not sharded
- * by head: every rank holds all of it (sizing notes §1, an inference not confirmed by a source).
+ * Activation peak of vLLM's profiling run (`profile_run`: one forward pass of
+ * `max_num_batched_tokens` tokens, then the sampler over `max_num_seqs` sequences). The measured
+ * figure (by architecture, else MoE / multimodal / dense) is split into the sampler's share and
+ * the forward pass's, which scales with the batched tokens.
  */
-function kvShards(model: ModelInfo, tensorParallel: number): number {
-  return model.mla ? 1 : Math.min(tensorParallel, model.numKeyValueHeads);
-}
-
-function kvBytesPerLayerToken(model: ModelInfo, bytesPerElement: number): number {
-  return 2 * model.numKeyValueHeads * model.headDim * bytesPerElement;
-}
-
-/**
- * Activation peak measured by vLLM's profiling run, llm-d capacity planner constants (H100,
- * vLLM v0.11; no ROCm measurement exists yet): first by architecture, then MoE, then multimodal,
- * else dense. It does not scale with max_model_len or with tensor parallelism.
- */
-const ACTIVATION_GIB_BY_ARCHITECTURE: ReadonlyMap<string, number> = new Map([
-  ['LlamaForCausalLM', 4.8],
-  ['Qwen2ForCausalLM', 5.6],
-  ['Qwen3ForCausalLM', 5.6],
-  ['PixtralForConditionalGeneration', 2.5],
-  ['Mistral3ForConditionalGeneration', 2.5],
-]);
-const ACTIVATION_GIB_MOE = 8.0;
-const ACTIVATION_GIB_MULTIMODAL = 2.5;
-const ACTIVATION_GIB_DENSE = 5.5;
-
-function activationPeakGiB(model: ModelInfo): number {
-  const byArchitecture = ACTIVATION_GIB_BY_ARCHITECTURE.get(model.architecture);
-  if (byArchitecture !== undefined) return byArchitecture;
-  if (model.moe) return ACTIVATION_GIB_MOE;
-  return model.multimodal ? ACTIVATION_GIB_MULTIMODAL : ACTIVATION_GIB_DENSE;
-}
-
-/** HIP runtime and communication buffers outside torch's allocator; RCCL adds to it from TP 2. */
-function nonTorchGiB(tensorParallel: number): number {
-  return tensorParallel === 1 ? 0.15 : 0.6;
+export function activationPeakGiB(model: ModelInfo, batch: BatchLimits, engine: EngineConstants): number {
+  const base = engine.activationBase;
+  const measured =
+    engine.activationGiB.get(model.architecture) ?? (model.moe ? base.moe : model.multimodal ? base.multimodal : base.dense);
+  const forward = Math.max(0, measured - samplerGiB(model, engine.measuredAt.maxNumSeqs));
+  return (forward * batch.maxNumBatchedTokens) / engine.measuredAt.maxNumBatchedTokens + samplerGiB(model, batch.maxNumSeqs);
 }

@@ -5,8 +5,10 @@ import { reservedGiB } from './budget.ts';
 import { round2, shardableDegrees, smallestFit } from './fit.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { suggestModelId, type ModelCatalog } from './model-catalog.ts';
-import { defaultKvCacheDtype, engineFlags, nativePrecision, type KvCacheDtype } from './precision.ts';
+import { engineFlags, nativePrecision, precisionProblem, type KvCacheDtype } from './precision.ts';
 import type { PrecisionSupport } from '../hardware/types.ts';
+import { servingBudgetGiB } from './budget.ts';
+import { replicaServing } from './serving.ts';
 
 /** `aim-gpu explain`: where every number of one model's sizing comes from, and where it fits. */
 
@@ -21,7 +23,7 @@ export interface ExplainOptions {
   readonly concurrency?: number;
   /** @default false */
   readonly fullSlidingWindowKv?: boolean;
-  /** @default - see `defaultKvCacheDtype` */
+  /** @default auto (16-bit) */
   readonly kvCacheDtype?: KvCacheDtype;
   /** Memory reserved on top of the sizing, as the planner does. @default 5 (the Fleet's default) */
   readonly headroomPercent?: number;
@@ -44,7 +46,7 @@ export interface ExplainFit {
   readonly gpu: GpuProduct;
   readonly profile: ProfileName;
   readonly partitionGiB: number;
-  /** The part of the partition vLLM may be given (the product's usable-memory fraction). */
+  /** What vLLM is given of the partition (`--gpu-memory-utilization` × partition). */
   readonly usableGiB: number;
   readonly precisionSupport: PrecisionSupport;
   /** Why the product runs the precision with a warning or not at all; absent when native. */
@@ -57,6 +59,10 @@ export interface ExplainFit {
   readonly reservedGiB: number | null;
   /** GPUs one replica takes on this profile: its ranks over the partitions per GPU. */
   readonly gpusPerReplica: number | null;
+  /** Served alone in the partition: batch limits, the KV pool (all ranks) and full-length sequences it holds. */
+  readonly maxNumBatchedTokens: number | null;
+  readonly kvCacheGiB: number | null;
+  readonly maxSequences: number | null;
 }
 
 export interface ExplainReport {
@@ -74,6 +80,10 @@ export interface ExplainReport {
   readonly kvBytesPerToken: number;
   /** Per rank, like overhead and total. */
   readonly kvCacheGiB: number;
+  readonly maxNumBatchedTokens: number;
+  readonly maxNumSeqs: number;
+  readonly activationGiB: number;
+  readonly nonTorchGiB: number;
   readonly overheadGiB: number;
   readonly totalGiB: number;
   readonly headroomPercent: number;
@@ -86,23 +96,26 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
     const suggestion = suggestModelId(modelId, catalog.keys());
     throw new Error(`unknown model "${modelId}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
   }
+  if (model.unsupported) throw new Error(`${model.id} cannot be served: ${model.unsupported.reason}`);
   const precision = opts.precision ?? nativePrecision(model);
-  const kvCacheDtype = opts.kvCacheDtype ?? defaultKvCacheDtype(precision);
+  const refused = precisionProblem(model, precision);
+  if (refused) throw new Error(refused);
+  const kvCacheDtype = opts.kvCacheDtype ?? 'auto';
   const maxModelLen = opts.maxModelLen ?? Math.min(model.maxPositionEmbeddings, DEFAULT_MAX_MODEL_LEN);
   if (maxModelLen > model.maxPositionEmbeddings) {
     throw new Error(`max model length ${maxModelLen} exceeds the ${model.maxPositionEmbeddings}-token context of ${model.id}`);
   }
   const tpProblem = opts.tensorParallel === undefined ? undefined : tensorParallelProblem(model, opts.tensorParallel);
   if (tpProblem) throw new Error(tpProblem);
-  const estimateAt = (tensorParallel: number) =>
-    estimateMemory(model, {
-      precision,
-      tensorParallel,
-      maxModelLen,
-      concurrency: opts.concurrency ?? 1,
-      fullSlidingWindowKv: opts.fullSlidingWindowKv ?? false,
-      kvCacheDtype,
-    });
+  const optionsAt = (tensorParallel: number) => ({
+    precision,
+    tensorParallel,
+    maxModelLen,
+    concurrency: opts.concurrency ?? 1,
+    fullSlidingWindowKv: opts.fullSlidingWindowKv ?? false,
+    kvCacheDtype,
+  });
+  const estimateAt = (tensorParallel: number) => estimateMemory(model, optionsAt(tensorParallel));
   const estimate = estimateAt(opts.tensorParallel ?? 1);
   const degrees = opts.tensorParallel === undefined ? shardableDegrees(model) : [opts.tensorParallel];
   const headroomPercent = opts.headroomPercent ?? DEFAULT_HEADROOM_PERCENT;
@@ -119,12 +132,14 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
           precisionSupport === 'unsupported'
             ? undefined
             : smallestFit(product, profile, degrees, (tp) => estimateAt(tp).totalGiB, headroomPercent, pool.usableMemoryFraction);
+        const partition = { memoryGiB: profile.memoryGiBPerPartition, usableMemoryFraction: pool.usableMemoryFraction, headroomPercent };
+        const served = fit && replicaServing(model, optionsAt(fit.tensorParallel), partition);
         return {
           ...(pool.name && { pool: pool.name }),
           gpu: pool.gpu,
           profile: profile.name,
           partitionGiB: round2(profile.memoryGiBPerPartition),
-          usableGiB: round2(profile.memoryGiBPerPartition * pool.usableMemoryFraction),
+          usableGiB: round2(servingBudgetGiB(profile.memoryGiBPerPartition, pool.usableMemoryFraction)),
           precisionSupport,
           ...(precisionSupport !== 'native' && { precisionNote: note }),
           fits: fit !== undefined,
@@ -132,6 +147,9 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
           memoryGiBPerPartition: fit ? round2(fit.memoryGiBPerPartition) : null,
           reservedGiB: fit ? round2(reservedGiB(fit.memoryGiBPerPartition, headroomPercent)) : null,
           gpusPerReplica: fit ? round2(fit.tensorParallel / profile.partitionsPerGpu) : null,
+          maxNumBatchedTokens: served?.maxNumBatchedTokens ?? null,
+          kvCacheGiB: served?.kv ? round2(served.kv.cacheGiB) : null,
+          maxSequences: served?.kv?.sequences ?? null,
         };
       });
   });
@@ -148,6 +166,10 @@ export function explainModel(catalog: ModelCatalog, modelId: string, opts: Expla
     weightsGiBPerRank: round2(estimate.weightsGiB / estimate.tensorParallel),
     kvBytesPerToken: estimate.kvBytesPerToken,
     kvCacheGiB: round2(estimate.kvCacheGiB),
+    maxNumBatchedTokens: estimate.batch.maxNumBatchedTokens,
+    maxNumSeqs: estimate.batch.maxNumSeqs,
+    activationGiB: round2(estimate.activationGiB),
+    nonTorchGiB: round2(estimate.nonTorchGiB),
     overheadGiB: round2(estimate.overheadGiB),
     totalGiB: round2(estimate.totalGiB),
     headroomPercent,
@@ -165,14 +187,15 @@ export function renderExplainText(report: ExplainReport): string {
     ['tensor parallel', String(report.tensorParallel)],
     ['context', `${report.maxModelLen} tokens × ${report.concurrency} sequence${report.concurrency === 1 ? '' : 's'}`],
     ['weights', `${gib(report.weightsGiB)}${report.tensorParallel > 1 ? ` (${gib(report.weightsGiBPerRank)} per rank)` : ''}`],
-    ['KV cache', `${gib(report.kvCacheGiB)}${perRank} (${report.kvBytesPerToken} B/token)`],
-    ['overhead', `${gib(report.overheadGiB)}${perRank} (activation peak + non-torch)`],
+    ['batch limits', `${report.maxNumBatchedTokens} batched tokens, ${report.maxNumSeqs} sequences (the least a replica starts with)`],
+    ['KV cache', `${gib(report.kvCacheGiB)}${perRank} at least (${report.kvBytesPerToken} B/token, as vLLM allocates it)`],
+    ['overhead', `${gib(report.overheadGiB)}${perRank} (activation peak ${gib(report.activationGiB)} + non-torch ${gib(report.nonTorchGiB)})`],
     ['total', `${gib(report.totalGiB)}${perRank}`],
     ['headroom', `${report.headroomPercent}% on top, as the planner reserves`],
   ];
   const width = Math.max(...breakdown.map(([k]) => k.length));
   const pools = report.fits.some((f) => f.pool !== undefined);
-  const header = [...(pools ? ['pool'] : []), 'GPU', 'profile', 'partition GiB', 'usable GiB', 'precision', 'fits', 'TP', 'GiB per rank', 'reserved GiB', 'GPUs per replica'];
+  const header = [...(pools ? ['pool'] : []), 'GPU', 'profile', 'partition GiB', 'usable GiB', 'precision', 'fits', 'TP', 'GiB per rank', 'reserved GiB', 'GPUs per replica', 'batched tokens', 'KV GiB', 'sequences'];
   const rows = report.fits.map((f) => [
     ...(pools ? [f.pool ?? ''] : []),
     f.gpu,
@@ -185,6 +208,9 @@ export function renderExplainText(report: ExplainReport): string {
     f.memoryGiBPerPartition === null ? '-' : f.memoryGiBPerPartition.toFixed(2),
     f.reservedGiB === null ? '-' : f.reservedGiB.toFixed(2),
     f.gpusPerReplica === null ? '-' : String(f.gpusPerReplica),
+    f.maxNumBatchedTokens === null ? '-' : String(f.maxNumBatchedTokens),
+    f.kvCacheGiB === null ? '-' : f.kvCacheGiB.toFixed(2),
+    f.maxSequences === null ? '-' : String(f.maxSequences),
   ]);
   // Every product that runs the precision with a warning or not at all says why, once.
   const notes = [...new Map(report.fits.filter((f) => f.precisionNote).map((f) => [f.gpu, `${f.gpu}: ${report.precision} ${f.precisionSupport}: ${f.precisionNote}`])).values()];

@@ -36,14 +36,16 @@ export function weightBytes(model: ModelInfo, precision: Precision): number {
 }
 
 /**
- * FP8 weights come with an FP8 KV cache, as in AMD's AIM FP8 profiles (`kv-cache-dtype: fp8`,
- * `amd/*-FP8-KV` checkpoints): MI300X runs FP8 attention natively and the cache halves. Every
- * other precision keeps the cache in the model's 16-bit dtype, because vLLM's INT4/INT8 paths do
- * not imply an 8-bit cache.
+ * The KV cache a replica runs with: fp8 when the Model asks for it, or when the checkpoint it
+ * serves carries calibrated KV scales (AMD publishes those as `amd/*-FP8-KV`); otherwise the
+ * model's 16-bit dtype. An fp8 cache without scales runs at scale 1.0 (e4m3fnuz, range ±240, on
+ * MI300), an accuracy risk only the user may take.
  */
-export function defaultKvCacheDtype(precision: Precision): KvCacheDtype {
-  return precision === 'fp8' ? 'fp8' : 'auto';
+export function servedKvCacheDtype(requested: KvCacheDtype, checkpoint: string): KvCacheDtype {
+  return requested === 'fp8' || CALIBRATED_KV_SCALES.test(checkpoint) ? 'fp8' : 'auto';
 }
+
+const CALIBRATED_KV_SCALES = /-FP8-KV(?::|$)/i;
 
 export function kvBytesPerElement(kvCacheDtype: KvCacheDtype): number {
   return kvCacheDtype === 'fp8' ? 1 : 2;
@@ -55,6 +57,46 @@ export function nativePrecision(model: ModelInfo): Precision {
 }
 
 /**
+ * vLLM refuses float16 for these model types (`_FLOAT16_NOT_SUPPORTED_MODELS` in vLLM's model
+ * config, vllm/config/model.py: "The model type … does not support float16. Reason: Numerical
+ * instability."), raising a ValueError at startup.
+ */
+const FLOAT16_REFUSED_MODEL_TYPES: ReadonlySet<string> = new Set(['gemma2', 'gemma3', 'gemma3_text', 'plamo2', 'glm4']);
+
+/**
+ * AWQ and GPTQ run on ROCm through their Triton/exllama kernels, whose configs accept float16
+ * activations only (`AWQConfig.get_supported_act_dtypes`, `GPTQConfig.get_supported_act_dtypes`:
+ * `[torch.half]`; the bfloat16-capable Marlin kernels are CUDA-only).
+ */
+const INT4_ACTIVATION_DTYPE = 'fp16';
+
+/** int4 checkpoints are group-quantized in groups of this many input channels (the catalog's weight estimate assumes 128). */
+export const INT4_GROUP_SIZE = 128;
+
+/** Why vLLM cannot run the model at the precision, or undefined when it can. */
+export function precisionProblem(model: Pick<ModelInfo, 'id' | 'modelType'>, precision: Precision): string | undefined {
+  if (!FLOAT16_REFUSED_MODEL_TYPES.has(model.modelType)) return undefined;
+  if (precision === 'fp16') return `vLLM refuses float16 for ${model.modelType} models such as ${model.id} (numerical instability); use bf16`;
+  if (precision === 'int4') {
+    return `int4 (AWQ/GPTQ) runs on ROCm with float16 activations only, which vLLM refuses for ${model.modelType} models such as ${model.id}; use fp8 or bf16`;
+  }
+  return undefined;
+}
+
+/**
+ * Why an int4 replica cannot be split `tensorParallel` ways, or undefined when it can: every
+ * row-parallel layer (attention output, MLP down projection) must give each rank a whole number of
+ * quantization groups (vLLM's GPTQ/AWQ `create_weights`: "The input size is not aligned with the
+ * quantized weight shape. This can be caused by too large tensor parallel size.").
+ */
+export function int4TensorParallelProblem(model: ModelInfo, tensorParallel: number): string | undefined {
+  const inputs = [model.numAttentionHeads * model.headDim, ...model.intermediateSizes];
+  const bad = inputs.find((size) => (size / tensorParallel) % INT4_GROUP_SIZE !== 0);
+  if (bad === undefined) return undefined;
+  return `int4 at tensor parallelism ${tensorParallel}: a row-parallel layer of ${model.id} has ${bad} inputs, ${bad / tensorParallel} per rank, not a multiple of the ${INT4_GROUP_SIZE}-wide quantization groups`;
+}
+
+/**
  * vLLM engine flags that select a precision.
  * - bf16/fp16: `--dtype`.
  * - fp8 from a 16-bit checkpoint: `--quantization fp8` quantizes it on load, activations in the
@@ -63,7 +105,7 @@ export function nativePrecision(model: ModelInfo): Precision {
  *   `amd/*-FP8-KV`): no `--quantization`. vLLM reads the method from the checkpoint's
  *   `quantization_config` and refuses a flag that names another one (an AWQ flag on a GPTQ
  *   checkpoint, `fp8` on a Quark or compressed-tensors one), so only the activation dtype is set.
- *   vLLM's AWQ/GPTQ kernels take fp16.
+ *   int4 activations are float16 (see `INT4_ACTIVATION_DTYPE`).
  * - `--kv-cache-dtype fp8` whenever the cache is 8-bit.
  *
  * `preQuantized` defaults to whether the model's own checkpoint is stored at `precision`
@@ -72,7 +114,7 @@ export function nativePrecision(model: ModelInfo): Precision {
 export function engineFlags(
   model: Pick<ModelInfo, 'dtype' | 'checkpointPrecision'>,
   precision: Precision,
-  kvCacheDtype: KvCacheDtype = defaultKvCacheDtype(precision),
+  kvCacheDtype: KvCacheDtype = 'auto',
   preQuantized: boolean = model.checkpointPrecision === precision,
 ): string[] {
   const flags = ['--dtype', torchDtype(activationDtype(model, precision))];
@@ -83,7 +125,7 @@ export function engineFlags(
 
 function activationDtype(model: Pick<ModelInfo, 'dtype'>, precision: Precision): 'bf16' | 'fp16' {
   if (precision === 'bf16' || precision === 'fp16') return precision;
-  return precision === 'int4' ? 'fp16' : model.dtype;
+  return precision === 'int4' ? INT4_ACTIVATION_DTYPE : model.dtype;
 }
 
 function torchDtype(dtype: 'bf16' | 'fp16'): string {

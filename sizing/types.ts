@@ -1,4 +1,6 @@
 import type { Precision, Priority } from '../api/types.ts';
+import type { BatchLimits } from './engine.ts';
+import type { KvCacheDtype } from './precision.ts';
 
 // --------------------------------------------------------------------------------- Model catalog
 
@@ -7,11 +9,15 @@ export interface ModelInfo {
   readonly id: string;
   readonly family: string;
   readonly architecture: string;
+  /** `config.model_type`: the key of vLLM's per-family rules. */
+  readonly modelType: string;
   readonly numHiddenLayers: number;
   readonly hiddenSize: number;
   readonly numAttentionHeads: number;
   readonly numKeyValueHeads: number;
   readonly headDim: number;
+  /** MLP intermediate sizes, dense and expert: inputs of the row-parallel down projections. */
+  readonly intermediateSizes: readonly number[];
   readonly vocabSize: number;
   readonly maxPositionEmbeddings: number;
   readonly dtype: 'bf16' | 'fp16';
@@ -30,6 +36,8 @@ export interface ModelInfo {
   readonly slidingWindow: { readonly window: number; readonly slidingLayers: number; readonly fullLayers: number } | null;
   /** Layers that cache K/V per text token (cross-attention layers excluded). */
   readonly kvLayers: number;
+  /** Set when no supported vLLM release serves the model. */
+  readonly unsupported?: { readonly reason: string; readonly source: string };
   readonly source: {
     readonly config: string;
     readonly notes?: string;
@@ -47,13 +55,19 @@ export interface MemoryEstimate {
   readonly tensorParallel: number;
   readonly maxModelLen: number;
   readonly concurrency: number;
+  readonly batch: BatchLimits;
+  readonly kvCacheDtype: KvCacheDtype;
   /** Weights of the whole model, before the tensor-parallel split. */
   readonly weightsGiB: number;
-  /** KV bytes per token per sequence, whole model (before the tensor-parallel split). */
+  /** KV bytes per token per sequence, every layer, whole model (before the tensor-parallel split). */
   readonly kvBytesPerToken: number;
-  /** KV cache one rank holds for `concurrency` sequences of `maxModelLen` tokens. */
+  /** KV pool one rank needs for `concurrency` requests of `maxModelLen` tokens, as vLLM allocates them. */
   readonly kvCacheGiB: number;
-  /** Activation peak and non-torch memory of one rank. */
+  /** Activation peak of the profiling run at `batch`. */
+  readonly activationGiB: number;
+  /** Runtime and communication buffers outside torch's allocator. */
+  readonly nonTorchGiB: number;
+  /** activationGiB + nonTorchGiB. */
   readonly overheadGiB: number;
   /** What one rank needs: weights/TP + KV per rank + overhead. */
   readonly totalGiB: number;
@@ -67,6 +81,35 @@ export interface DemandOption {
   readonly tensorParallel: number;
   /** Memory one rank needs, headroom not included. */
   readonly memoryGiBPerPartition: number;
+  /**
+   * How a replica at this option is started in a partition it holds alone (`sizing/serving.ts`).
+   * @default - `opaqueServing`: the whole partition, vLLM's batch defaults, KV unknown
+   */
+  readonly serve?: (partition: PartitionBudget) => ReplicaServing;
+}
+
+/** The partition a replica holds, and the fleet's headroom on the sized need. */
+export interface PartitionBudget {
+  readonly memoryGiB: number;
+  readonly usableMemoryFraction: number;
+  readonly headroomPercent: number;
+}
+
+/** The engine flags and KV capacity of one replica in its partition (per rank unless said). */
+export interface ReplicaServing {
+  readonly gpuMemoryUtilization: number;
+  readonly maxNumBatchedTokens: number;
+  readonly maxNumSeqs: number;
+  /** Memory one rank needs at these batch limits, headroom not included. */
+  readonly memoryGiBPerPartition: number;
+  /** The KV pool vLLM allocates, all ranks together; absent for a model known only by its memory. */
+  readonly kv?: {
+    readonly cacheGiB: number;
+    /** vLLM's "GPU KV cache size: N tokens". */
+    readonly tokens: number;
+    /** Requests of `--max-model-len` tokens the pool holds at once. */
+    readonly sequences: number;
+  };
 }
 
 /**

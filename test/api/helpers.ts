@@ -17,7 +17,7 @@ metadata:
   name: lab
 spec:
   images:
-    vllm: docker.io/rocm/vllm:rocm6.4.1_vllm_0.9.1_20250715@sha256:4b1f7c1a9d3e5f2b8c6a0d4e7f9b1c3a5d7e9f0b2c4d6e8f1a3b5c7d9e0f2a4b
+    vllm: docker.io/vllm/vllm-openai-rocm:v0.19.0@sha256:4b1f7c1a9d3e5f2b8c6a0d4e7f9b1c3a5d7e9f0b2c4d6e8f1a3b5c7d9e0f2a4b
     partitioner: ghcr.io/aim-gpu-sharing/partitioner:0.1.0@sha256:0c2e4a6b8d1f3e5a7c9b0d2f4a6c8e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a2c
 `;
 

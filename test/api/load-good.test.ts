@@ -46,7 +46,7 @@ describe('loadSpecDir on a valid fleet', () => {
       gpu: 'MI300X',
       nodes: ['gpu-node-01', 'gpu-node-02'],
       gpusPerNode: 8,
-      profiles: ['SPX-NPS1', 'CPX-NPS4'],
+      profiles: ['SPX-NPS1', 'DPX-NPS2', 'CPX-NPS4'],
       allowMixedProfiles: false,
       usableMemoryFraction: 0.95,
       labels: {},
@@ -73,6 +73,7 @@ describe('loadSpecDir on a valid fleet', () => {
       args: [],
       env: {},
       fullSlidingWindowKv: false,
+      kvCacheDtype: 'auto',
     });
     expect('precision' in llama.spec).toBe(false);
     expect('maxModelLen' in llama.spec).toBe(false);
@@ -96,6 +97,7 @@ describe('loadSpecDir on a valid fleet', () => {
       env: { VLLM_USE_TRITON_FLASH_ATTN: '0' },
       slo: { ttftSeconds: 2, itlSeconds: 0.05 },
       fullSlidingWindowKv: false,
+      kvCacheDtype: 'auto',
     });
   });
 });

@@ -131,7 +131,7 @@ describe('nodePoolFragment', () => {
         '  gpu: MI300X',
         '  nodes: [gpu-node-07]',
         '  gpusPerNode: 8',
-        '  # profiles: [SPX-NPS1, CPX-NPS4]  # default: the AMD-validated ones; MI300X also has DPX-NPS1, DPX-NPS2, QPX-NPS1, QPX-NPS4, CPX-NPS1',
+        '  # profiles: [SPX-NPS1, DPX-NPS2, CPX-NPS4]  # default: the AMD-validated ones; MI300X also has DPX-NPS1, QPX-NPS1, QPX-NPS4, CPX-NPS1',
         '',
       ].join('\n'),
     );
@@ -154,7 +154,7 @@ describe('nodePoolFragment', () => {
     ]);
     expect(result.diagnostics).toEqual([]);
     expect(result.spec?.pools[0]?.metadata.name).toBe('inference');
-    expect(result.spec?.pools[0]?.spec).toMatchObject({ gpu: 'MI300X', nodes: ['gpu-node-07.dc1.example.com'], gpusPerNode: 8, profiles: ['SPX-NPS1', 'CPX-NPS4'] });
+    expect(result.spec?.pools[0]?.spec).toMatchObject({ gpu: 'MI300X', nodes: ['gpu-node-07.dc1.example.com'], gpusPerNode: 8, profiles: ['SPX-NPS1', 'DPX-NPS2', 'CPX-NPS4'] });
   });
 });
 

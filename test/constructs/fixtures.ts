@@ -60,6 +60,8 @@ export function plan(layouts: readonly NodeLayout[], placements: readonly Placem
       tensorParallel: p.partitions.length,
       memoryGiB: p.memoryGiB,
       gpuMemoryUtilization: p.gpuMemoryUtilization,
+      maxNumBatchedTokens: 2048,
+      maxNumSeqs: 256,
       partitions: p.partitions.map(([gpu, partition]) => ({ gpu, partition })),
     }));
   return {
@@ -72,7 +74,7 @@ export function plan(layouts: readonly NodeLayout[], placements: readonly Placem
     summary: {
       gpus: nodes.reduce((n, node) => n + node.gpus.length, 0),
       gpusUsed: 0, lowerBound: 0, nodesUsed: nodes.length, replicas: replicas.length, placed: replicas.length,
-      strandedGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic',
+      kvCacheGiB: 0, kvHeadroomGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic',
     },
   };
 }

@@ -62,6 +62,8 @@ describe('FleetServing with device plugin isolation', () => {
       '--max-model-len=8192',
       '--tensor-parallel-size=1',
       '--gpu-memory-utilization=0.85',
+      '--max-num-batched-tokens=2048',
+      '--max-num-seqs=256',
       '--dtype=bfloat16',
       '--enable-prefix-caching',
     ]);
@@ -70,6 +72,8 @@ describe('FleetServing with device plugin isolation', () => {
       '--max-model-len=16384',
       '--tensor-parallel-size=2',
       '--gpu-memory-utilization=0.91',
+      '--max-num-batched-tokens=2048',
+      '--max-num-seqs=256',
       '--dtype=bfloat16',
       '--quantization=fp8',
       '--kv-cache-dtype=fp8',

@@ -37,7 +37,9 @@ describe('planHeuristic: profiles and packing', () => {
         precision: 'bf16',
         tensorParallel: 1,
         memoryGiB: 17,
-        gpuMemoryUtilization: 0.75, // 17 GiB + 5% headroom = 17.85 of 24 GiB, rounded up
+        gpuMemoryUtilization: 0.9, // the whole partition: 0.95 usable − 1.05 GiB graph margin / 24 GiB, floored
+        maxNumBatchedTokens: 2048, // vLLM's defaults below 70 GiB
+        maxNumSeqs: 256,
         partitions: [{ gpu: 0, partition: p }],
       })),
       unschedulable: [],
@@ -57,7 +59,8 @@ describe('planHeuristic: profiles and packing', () => {
         nodesUsed: 1,
         replicas: 4,
         placed: 4,
-        strandedGiB: 24.6, // 4 × (24 − 17.85)
+        kvCacheGiB: 0, // no architecture, no KV figures
+        kvHeadroomGiB: 18.4, // 4 × (0.9 × 24 − 17)
         replicaMoves: 0,
         profileChanges: 0,
         spreadGpus: 0,
@@ -78,6 +81,8 @@ describe('planHeuristic: profiles and packing', () => {
       'tensorParallel',
       'memoryGiB',
       'gpuMemoryUtilization',
+      'maxNumBatchedTokens',
+      'maxNumSeqs',
       'partitions',
     ]);
   });
@@ -86,7 +91,8 @@ describe('planHeuristic: profiles and packing', () => {
     const plan = planHeuristic(input([MI300X], [demand('llama-70b', 1, options('bf16', 131.5))]));
     expect(profiles(plan)).toEqual({ n1: 'SPX-NPS1' });
     expect(placements(plan)).toEqual({ 'llama-70b#0': 'n1:0.0' });
-    expect(plan.replicas[0]!.gpuMemoryUtilization).toBe(0.74);
+    // The replica has the partition to itself: all of it vLLM may use (0.95 − 1.05 GiB graph margin / 192 GiB).
+    expect(plan.replicas[0]!.gpuMemoryUtilization).toBe(0.94);
   });
 
   it('uses the smallest tensor parallelism that fits and puts the group on equal partitions of one node', () => {
@@ -151,7 +157,7 @@ describe('planHeuristic: priorities and unschedulable replicas', () => {
       {
         id: 'huge#0',
         model: 'huge',
-        reason: 'never fits: no profile of pool mi300x has partitions of ≥ 210 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable)',
+        reason: 'never fits: no profile of pool mi300x has partitions of ≥ 210 GiB (largest: SPX-NPS1, 192 GiB × 0.94 given to vLLM)',
       },
     ]);
   });
@@ -159,7 +165,7 @@ describe('planHeuristic: priorities and unschedulable replicas', () => {
   it('says when a tensor-parallel group is wider than any node', () => {
     const apu = pool('apu', ['a1'], ['SPX-NPS1'], { gpu: 'MI300A', gpusPerNode: 4, usableMemoryFraction: 0.85 });
     const plan = planHeuristic(input([apu], [demand('wide', 1, options('bf16', 300, [8]), { pools: ['apu'] })]));
-    expect(plan.unschedulable[0]!.reason).toBe('never fits: tensor parallelism 8 needs 8 partitions of ≥ 128 GiB on one node; nodes of pool apu have at most 4');
+    expect(plan.unschedulable[0]!.reason).toBe('never fits: tensor parallelism 8 needs 8 partitions of ≥ 96 GiB on one node; nodes of pool apu have at most 4');
   });
 
   it('degrades automatic precision jointly, lowest priority first, only as far as needed', () => {
@@ -253,12 +259,14 @@ describe('planHeuristic: soft anti-affinity', () => {
         precision: 'bf16',
         tensorParallel: 1,
         memoryGiB: 17,
-        gpuMemoryUtilization: 0.75,
+        gpuMemoryUtilization: 0.9,
+        maxNumBatchedTokens: 2048,
+        maxNumSeqs: 256,
         partitions: [{ gpu: 0, partition: i % 6 }],
       })),
       unschedulable: [],
       models: [],
-      summary: { gpus: 16, gpusUsed: 2, lowerBound: 2, nodesUsed: 2, replicas: 12, placed: 12, strandedGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic' },
+      summary: { gpus: 16, gpusUsed: 2, lowerBound: 2, nodesUsed: 2, replicas: 12, placed: 12, kvCacheGiB: 0, kvHeadroomGiB: 0, replicaMoves: 0, profileChanges: 0, spreadGpus: 0, optimizer: 'heuristic' },
     };
     const plan = planHeuristic(input([fleet], [fillers, demand('m', 2, options('bf16', 15, [1]))], { previous }));
     const at = placements(plan);

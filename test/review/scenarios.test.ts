@@ -32,8 +32,9 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   // chat's two replicas span both nodes (the default spread): one InferenceService each.
   'precision-change': {
     restarts: [
-      'InferenceService aim-models/chat-node-a: chat#0: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
-      'InferenceService aim-models/chat-node-b: chat#1: precision bf16 → fp8; args: --gpu-memory-utilization 0.92 → 0.61, +--quantization=fp8, +--kv-cache-dtype=fp8; resources: memory 14Gi → 12Gi',
+      // The replica keeps its whole partition (same utilization) and its 16-bit KV cache unless fp8 is asked for.
+      'InferenceService aim-models/chat-node-a: chat#0: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
+      'InferenceService aim-models/chat-node-b: chat#1: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
     ],
     models: ['chat 2→2 up 0'],
   },
@@ -49,7 +50,7 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   // The runtime's container is merged into every model pod: all of them restart.
   'image-change': {
     restarts: [
-      'ServingRuntime aim-models/vllm-rocm: big#0,chat#0,chat#1,small#0,small#1: image docker.io/rocm/vllm:rocm6.4.1_vllm_0.9.1_20250715@sha256:4b1f7c1a9d3e5f2b8c6a0d4e7f9b1c3a5d7e9f0b2c4d6e8f1a3b5c7d9e0f2a4b → docker.io/rocm/vllm:rocm7.0.0_vllm_0.10.1_20250909@sha256:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b',
+      'ServingRuntime aim-models/vllm-rocm: big#0,chat#0,chat#1,small#0,small#1: image docker.io/vllm/vllm-openai-rocm:v0.18.0@sha256:4b1f7c1a9d3e5f2b8c6a0d4e7f9b1c3a5d7e9f0b2c4d6e8f1a3b5c7d9e0f2a4b → docker.io/vllm/vllm-openai-rocm:v0.19.0@sha256:9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b',
     ],
     models: ['big 1→1 up 0', 'chat 2→2 up 0', 'small 2→2 up 0'],
   },

@@ -36,10 +36,10 @@ spec:
 `;
 
 /** Loads the fleet, the pools and `models` (as `specs/models.yaml`) through the real spec loader. */
-function load(models: string): Spec {
+function load(models: string, fleet = FLEET, pools = POOLS): Spec {
   const loaded = loadSpecTexts([
-    { file: 'specs/fleet.yaml', text: FLEET },
-    { file: 'specs/pools.yaml', text: POOLS },
+    { file: 'specs/fleet.yaml', text: fleet },
+    { file: 'specs/pools.yaml', text: pools },
     { file: 'specs/models.yaml', text: models },
   ]);
   if (!loaded.spec) throw new Error(loaded.diagnostics.map(formatDiagnostic).join('\n'));
@@ -116,6 +116,66 @@ describe('checkModels', () => {
       'spec.architecture.headDim',
       'spec.architecture.numKeyValueHeads',
     ]);
+  });
+});
+
+describe('checkModels: what vLLM refuses', () => {
+  const llama = modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n');
+  const fleetWith = (image: string, version?: string) =>
+    FLEET.replace(`docker.io/rocm/vllm:latest${DIGEST}`, `${image}${DIGEST}`) + (version ? `    vllmVersion: "${version}"\n` : '');
+  const checkFleet = (fleet: string) => checkModels(load(llama, fleet), catalog).map(formatDiagnostic);
+
+  it('fails on a vLLM release older than 0.17.0, from the tag or declared, at the field that names it', () => {
+    expect(checkFleet(fleetWith('docker.io/rocm/vllm:rocm6.4.1_vllm_0.9.1_20250715'))).toEqual([
+      'specs/fleet.yaml:7:11: error: spec.images.vllm: vLLM 0.9.1 (image tag) is older than 0.17.0, the oldest release this compiler sizes for ' +
+        '(its activation constants, and layer-wise loading of online-quantized fp8 weights)',
+    ]);
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm', '0.16.0'))[0]).toMatch(/^specs\/fleet.yaml:9:18: error: spec.images.vllmVersion: vLLM 0.16.0 \(declared\) is older/);
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm:v0.19.0'))).toEqual([]);
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm', '0.17.0'))).toEqual([]);
+  });
+
+  it('fails when the declared release disagrees with the image tag', () => {
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm:v0.19.0', '0.18.0'))).toEqual([
+      'specs/fleet.yaml:9:18: error: spec.images.vllmVersion: vLLM 0.18.0 disagrees with the image tag, which names 0.19.0',
+    ]);
+  });
+
+  it('fails on a model vLLM no longer serves, with the reason, at spec.model', () => {
+    const vision = modelDoc('vision', '  model: meta-llama/Llama-3.2-11B-Vision-Instruct\n');
+    expect(check(vision)).toEqual([
+      'specs/models.yaml:6:10: error: spec.model: meta-llama/Llama-3.2-11B-Vision-Instruct cannot be served: vLLM removed the Mllama ' +
+        '(Llama 3.2 Vision) encoder-decoder architecture in v0.10.2 (vllm-project/vllm PR #24907); no supported release can serve it',
+    ]);
+  });
+
+  it('fails on fp16 and int4 for Gemma 3, at the precision or the allowed precision that asks for it', () => {
+    expect(check(modelDoc('gemma', '  model: google/gemma-3-27b-it\n  precision: fp16\n'))).toEqual([
+      'specs/models.yaml:7:14: error: spec.precision: vLLM refuses float16 for gemma3 models such as google/gemma-3-27b-it (numerical instability); use bf16',
+    ]);
+    const auto = check(
+      modelDoc('gemma', '  model: google/gemma-3-27b-it\n  precision: auto\n  allowedPrecisions: [bf16, int4]\n  checkpoints:\n    int4: acme/gemma-3-27b-it-AWQ\n'),
+    );
+    expect(auto).toHaveLength(1);
+    expect(auto[0]).toMatch(/^specs\/models.yaml:8:\d+: error: spec.allowedPrecisions.1: int4 \(AWQ\/GPTQ\) runs on ROCm with float16 activations only/);
+    expect(check(modelDoc('gemma', '  model: google/gemma-3-27b-it\n'))).toEqual([]);
+  });
+
+  it('fails on an int4 tensor parallelism that splits a quantization group, at spec.tensorParallel', () => {
+    const qwen = modelDoc('qwen', '  model: Qwen/Qwen2.5-72B-Instruct\n  precision: int4\n  tensorParallel: 2\n  checkpoints:\n    int4: Qwen/Qwen2.5-72B-Instruct-AWQ\n');
+    expect(check(qwen)).toEqual([
+      'specs/models.yaml:8:19: error: spec.tensorParallel: int4 at tensor parallelism 2: a row-parallel layer of Qwen/Qwen2.5-72B-Instruct has 29568 inputs, ' +
+        '14784 per rank, not a multiple of the 128-wide quantization groups',
+    ]);
+  });
+
+  it('takes an allocatable memory on APU pools only, within the APU', () => {
+    const pools = (gpu: string, gib: number) =>
+      `apiVersion: gpusharing.aim/v1alpha1\nkind: NodePool\nmetadata:\n  name: p\nspec:\n  gpu: ${gpu}\n  nodes: [n1]\n  allocatableMemoryGiB: ${gib}\n`;
+    const checkPools = (text: string) => checkModels(load(llama, FLEET, text), catalog).map(formatDiagnostic);
+    expect(checkPools(pools('MI300A', 120))).toEqual([]);
+    expect(checkPools(pools('MI300A', 130))).toEqual(['specs/pools.yaml:8:25: error: spec.allocatableMemoryGiB: 130 GiB exceeds the 128 GiB of an MI300A']);
+    expect(checkPools(pools('MI300X', 96))[0]).toMatch(/MI300X allocates all of its 192 GiB; only APUs \(MI300A\) take an allocatable limit/);
   });
 });
 

@@ -69,8 +69,9 @@ describe('sizeDemands', () => {
     const spec = specOf([model('custom', { model: 'acme/custom-7b', architecture, tensorParallel: 1 })]);
     const [sized] = sizeDemands(spec, catalog);
     expect(sized!.maxModelLen).toBe(4096);
-    // 14e9 B of weights + 4096 tokens × 131072 B of KV + 5.5 GiB dense activation + 0.15 GiB non-torch
-    expect(sized!.demand.options[0]!.memoryGiBPerPartition).toBeCloseTo(14e9 / 2 ** 30 + 0.5 + 5.65, 12);
+    // 14e9 B of weights + 4096 tokens × 131072 B of KV + the 2.0 GiB dense activation measured at
+    // 8192 tokens / 1024 sequences, scaled to the 2048 / 256 a replica starts with + 0.27 GiB non-torch
+    expect(sized!.demand.options[0]!.memoryGiBPerPartition).toBeCloseTo(14e9 / 2 ** 30 + 0.5 + 2.0 / 4 + 0.27, 12);
   });
 
   it('sorts demands by model name and resolves an empty pool list to every pool', () => {
@@ -86,7 +87,7 @@ describe('sizeDemands', () => {
     const spec = specOf([model('aya', { model: 'CohereForAI/aya-expanse-8b' }), model('private', { model: 'acme/x', memoryGiB: 10 })]);
     const [aya, opaque] = sizeDemands(spec, catalog);
     expect(aya!.engineFlags('fp16')).toEqual(['--dtype', 'float16']);
-    expect(aya!.engineFlags('fp8')).toEqual(['--dtype', 'float16', '--quantization', 'fp8', '--kv-cache-dtype', 'fp8']);
+    expect(aya!.engineFlags('fp8')).toEqual(['--dtype', 'float16', '--quantization', 'fp8']);
     expect(opaque!.engineFlags('bf16')).toEqual(['--dtype', 'bfloat16']);
   });
 
@@ -97,7 +98,34 @@ describe('sizeDemands', () => {
     expect(quantized!.engineFlags('bf16')).toEqual(['--dtype', 'bfloat16']);
     expect(quantized!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--kv-cache-dtype', 'fp8']);
     expect(quantized!.engineFlags('int4')).toEqual(['--dtype', 'float16']);
-    expect(onLoad!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--quantization', 'fp8', '--kv-cache-dtype', 'fp8']);
+    // The AMD checkpoint carries calibrated KV scales (-FP8-KV): fp8 cache; quantized on load: 16-bit cache.
+    expect(onLoad!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--quantization', 'fp8']);
+  });
+
+  it('gives an fp8 KV cache when the model asks for one, and sizes it so', () => {
+    const spec = specOf([model('llama', { model: LLAMA, precision: 'fp8', kvCacheDtype: 'fp8', tensorParallel: 1 })]);
+    const [sized] = sizeDemands(spec, catalog);
+    expect(sized!.engineFlags('fp8')).toEqual(['--dtype', 'bfloat16', '--quantization', 'fp8', '--kv-cache-dtype', 'fp8']);
+    const sixteen = sizeDemands(specOf([model('llama', { model: LLAMA, precision: 'fp8', tensorParallel: 1 })]), catalog)[0]!;
+    // 8192 tokens × 128 KiB at 16 bits = 1 GiB; half of it at fp8.
+    expect(sixteen.demand.options[0]!.memoryGiBPerPartition - sized!.demand.options[0]!.memoryGiBPerPartition).toBeCloseTo(0.5, 12);
+  });
+
+  it('offers int4 only at degrees that split every layer into whole quantization groups', () => {
+    const spec = specOf([model('qwen', { model: 'Qwen/Qwen2.5-72B-Instruct', precision: 'int4', checkpoints: { int4: 'Qwen/Qwen2.5-72B-Instruct-AWQ' } })]);
+    expect(shapes(spec)).toEqual(['int4/tp1']);
+  });
+
+  it('serves a replica with its whole partition, at the batch limits the partition allows', () => {
+    const spec = specOf([model('llama', { model: LLAMA, tensorParallel: 1 })]);
+    const option = options(spec)[0]!;
+    const small = option.serve!({ memoryGiB: 24, usableMemoryFraction: 0.95, headroomPercent: 5 });
+    expect(small).toMatchObject({ gpuMemoryUtilization: 0.9, maxNumBatchedTokens: 2048, maxNumSeqs: 256 });
+    const large = option.serve!({ memoryGiB: 192, usableMemoryFraction: 0.95, headroomPercent: 5 });
+    expect(large).toMatchObject({ gpuMemoryUtilization: 0.94, maxNumBatchedTokens: 8192, maxNumSeqs: 1024 });
+    // What the weights and overheads leave of 0.94 × 192 GiB is KV cache: 8192-token sequences at 1 GiB each.
+    expect(large.kv!.cacheGiB).toBeCloseTo(0.94 * 192 - large.memoryGiBPerPartition + 1, 12);
+    expect(large.kv!.sequences).toBe(Math.floor(large.kv!.cacheGiB));
   });
 
   it('throws for a model that checkModels rejects as unknown', () => {

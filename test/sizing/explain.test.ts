@@ -18,8 +18,12 @@ describe('explainModel', () => {
       weightsGiB: 14.96,
       kvBytesPerToken: 131072,
       kvCacheGiB: 1,
-      overheadGiB: 4.95,
-      totalGiB: 20.91,
+      maxNumBatchedTokens: 2048,
+      maxNumSeqs: 256,
+      activationGiB: 0.47, // 1.89 GiB measured at 8192 tokens / 1024 sequences, a quarter of it at 2048 / 256
+      nonTorchGiB: 0.27,
+      overheadGiB: 0.74,
+      totalGiB: 16.7,
       engineArgs: ['--dtype', 'bfloat16'],
     });
   });
@@ -33,11 +37,12 @@ describe('explainModel', () => {
   it('finds the smallest tensor parallelism that fits each partition', () => {
     const fits = explainModel(catalog, LLAMA, { precision: 'bf16', headroomPercent: 0 }).fits;
     expect(fits.find((f) => f.gpu === 'MI300X' && f.profile === 'CPX-NPS4')).toMatchObject({ fits: true, tensorParallel: 1 });
-    // 20.91 GiB does not fit 16 GiB × 0.85; at TP 2 one rank needs 13.38 GiB.
+    // 16.7 GiB does not fit the 0.78 × 16 GiB vLLM is given; at TP 2 one rank needs 10.55 GiB.
     expect(fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')).toMatchObject({
       fits: true,
+      usableGiB: 12.48,
       tensorParallel: 2,
-      memoryGiBPerPartition: 13.38,
+      memoryGiBPerPartition: 10.55,
     });
   });
 
@@ -66,6 +71,11 @@ describe('explainModel', () => {
     expect(fits.every((f) => f.precisionSupport === 'unsupported' && !f.fits)).toBe(true);
   });
 
+  it('refuses a model or precision vLLM cannot serve, with the reason', () => {
+    expect(() => explainModel(catalog, 'meta-llama/Llama-3.2-11B-Vision-Instruct')).toThrow(/cannot be served: vLLM removed the Mllama/);
+    expect(() => explainModel(catalog, 'google/gemma-3-27b-it', { precision: 'fp16' })).toThrow(/refuses float16 for gemma3/);
+  });
+
   it('throws with a suggestion for an unknown model', () => {
     expect(() => explainModel(catalog, 'meta-llama/Llama-3.1-8B')).toThrow(
       'unknown model "meta-llama/Llama-3.1-8B" (did you mean "meta-llama/Llama-3.1-8B-Instruct"?)',
@@ -85,7 +95,7 @@ describe('renderExplainText', () => {
 
   it('shows the breakdown per rank', () => {
     expect(text).toContain('weights          51.10 GiB (25.55 GiB per rank)');
-    expect(text).toContain('KV cache         0.52 GiB per rank (507904 B/token)');
+    expect(text).toContain('KV cache         1.02 GiB per rank at least (507904 B/token, as vLLM allocates it)');
   });
 
   it('aligns the fit table in columns', () => {

@@ -42,7 +42,7 @@ describe('loadModelCatalog', () => {
     const dir = catalogDir({ 'broken.json': text });
     const { models, diagnostics } = loadModelCatalog(dir);
     expect(models.size).toBe(0);
-    expect(diagnostics.map(formatDiagnostic)).toEqual([`${join(dir, 'broken.json')}:9:23: error: numKeyValueHeads: must be integer`]);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([`${join(dir, 'broken.json')}:10:23: error: numKeyValueHeads: must be integer`]);
   });
 
   it('fails when a required field is missing or an unknown one is present', () => {
@@ -50,7 +50,7 @@ describe('loadModelCatalog', () => {
     const text = serializeModelFile({ ...withoutKvLayers, kvHeads: 8 } as unknown as typeof llama);
     const dir = catalogDir({ 'broken.json': text });
     const messages = loadModelCatalog(dir).diagnostics.map((d) => `${d.line}:${d.col} ${d.path}: ${d.message}`);
-    expect(messages).toEqual(['1:1 kvLayers: must have required property \'kvLayers\'', '28:14 kvHeads: must NOT have additional properties']);
+    expect(messages).toEqual(['1:1 kvLayers: must have required property \'kvLayers\'', '32:14 kvHeads: must NOT have additional properties']);
   });
 
   it('fails on invalid JSON at the offending character', () => {

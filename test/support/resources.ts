@@ -11,7 +11,7 @@ export function fixtureSource(file = 'specs/fixture.yaml'): ResourceSource {
 
 const source = fixtureSource();
 
-export const VLLM_IMAGE = `docker.io/vllm/vllm-openai-rocm:v0.11.0@sha256:${'a'.repeat(64)}`;
+export const VLLM_IMAGE = `docker.io/vllm/vllm-openai-rocm:v0.19.0@sha256:${'a'.repeat(64)}`;
 export const PARTITIONER_IMAGE = `ghcr.io/example/aim-partitioner:1.0.0@sha256:${'b'.repeat(64)}`;
 
 export function fleet(spec: Partial<FleetSpec> = {}): Fleet {
@@ -79,6 +79,7 @@ export function model(name: string, spec: Partial<ModelSpec> & Pick<ModelSpec, '
       args: [],
       env: {},
       fullSlidingWindowKv: false,
+      kvCacheDtype: 'auto',
       ...spec,
     },
   };
