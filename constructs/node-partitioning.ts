@@ -16,7 +16,7 @@ import {
   RELOAD_ANNOTATION,
 } from './labels.ts';
 import { NodeSelfPatchPolicy } from './node-self-patch-policy.ts';
-import { partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
+import { MODEL_TOTALS_KEY, type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
 import { PartitionRbac } from './partition-rbac.ts';
 import {
   DEFAULT_PARTITION_TIMEOUTS,
@@ -145,9 +145,7 @@ export class NodePartitioning extends Construct {
       metadata: { name: `${name}-script`, namespace, labels },
       data: scriptData,
     });
-    const configHash = createHash('sha256')
-      .update(JSON.stringify({ profiles: profilesData, script: scriptData }))
-      .digest('hex');
+    const configHash = configHashOf(profilesData, scriptData);
 
     this.daemonSet = new k8s.KubeDaemonSet(this, 'Resource', {
       metadata: { name, namespace, labels },
@@ -226,6 +224,21 @@ export class NodePartitioning extends Construct {
       },
     });
   }
+}
+
+/**
+ * The pod-template hash: the scripts and each node's profile roll the pods; replica counts do not
+ * (the scripts re-read the mounted ConfigMap, which the kubelet updates in place), so scaling a model
+ * restarts no partitioner.
+ */
+export function configHashOf(profilesData: Record<string, string>, scriptData: Record<string, string>): string {
+  const profiles = Object.entries(profilesData)
+    .filter(([key]) => key !== MODEL_TOTALS_KEY)
+    .map(([key, json]) => {
+      const { models: _, ...profile } = JSON.parse(json) as NodePartitionProfile;
+      return [key, profile];
+    });
+  return createHash('sha256').update(JSON.stringify({ profiles, script: scriptData })).digest('hex');
 }
 
 function hostVolumeName(dir: string): string {

@@ -172,8 +172,11 @@ check_rollout_settings() {
 
 # ------------------------------------------------------------------------------ the planned state
 
+# Read at every reconcile: the kubelet updates a mounted ConfigMap in place (one atomic swap for all
+# keys), so replica counts stay current without rolling the DaemonSet on every scale change.
 load_desired() {
   local file="$PROFILES_DIR/$NODE_NAME" parsed key value name count
+  DESIRED_COMPUTE=() DESIRED_ALLOCATABLE=() PLANNED_HERE=() PLANNED_TOTAL=() DESIRED_DCM=''
   [[ -r $file ]] || fail NodeNotInPlan "no planned profile for node $NODE_NAME in $PROFILES_DIR"
   parsed=$(json_tool desired <"$file") || fail InvalidProfile "cannot read the planned profile in $file"
   while read -r key value; do
@@ -458,6 +461,7 @@ rollout_main() {
   # DaemonSet update, whose pods must not wait for serving objects a later sync wave creates.
   : >"$READY_FILE"
   while true; do
+    load_desired
     reconcile
     [[ $ONESHOT != 1 ]] || break
     pause "$RECHECK_INTERVAL_SECONDS"

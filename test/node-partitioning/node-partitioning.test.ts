@@ -292,6 +292,11 @@ describe('NodePartitioning', () => {
     expect(hash(synth())).toBe(before);
     const replanned = [uniformNode('gpu-b', 'mi300x', 'SPX-NPS1'), ...NODES.slice(1)];
     expect(hash(synth({ nodes: replanned }))).not.toBe(before);
+    // Replica counts reach the pods through the mounted ConfigMap, without a restart.
+    const replica = { id: 'm#0', model: 'm', node: 'gpu-b', precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, partitions: [] } as const;
+    const scaled = synth({ replicas: [replica] });
+    expect(hash(scaled)).toBe(before);
+    expect(find(scaled, 'ConfigMap', 'aim-node-partitioner-profiles').data._models).toBe('{"m":1}');
   });
 
   it('accepts an image pinned by digest only', () => {
