@@ -293,7 +293,7 @@ describe('NodePartitioning', () => {
     const replanned = [uniformNode('gpu-b', 'mi300x', 'SPX-NPS1'), ...NODES.slice(1)];
     expect(hash(synth({ nodes: replanned }))).not.toBe(before);
     // Replica counts reach the pods through the mounted ConfigMap, without a restart.
-    const replica = { id: 'm#0', model: 'm', node: 'gpu-b', precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, partitions: [] } as const;
+    const replica = { id: 'm#0', model: 'm', node: 'gpu-b', precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] } as const;
     const scaled = synth({ replicas: [replica] });
     expect(hash(scaled)).toBe(before);
     expect(find(scaled, 'ConfigMap', 'aim-node-partitioner-profiles').data._models).toBe('{"m":1}');

@@ -33,7 +33,7 @@ describe('nodePartitionProfile', () => {
   });
 
   it('counts the replicas placed on the node, by model', () => {
-    const replica = (id: string, node: string) => ({ id, model: id.split('#')[0]!, node, precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, partitions: [] }) as const;
+    const replica = (id: string, node: string) => ({ id, model: id.split('#')[0]!, node, precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] }) as const;
     const replicas = [replica('b#0', 'gpu-a'), replica('a#0', 'gpu-a'), replica('a#1', 'gpu-b'), replica('a#2', 'gpu-a')];
     expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1'), { ...CONTEXT, replicas }).models).toEqual({ a: 2, b: 1 });
     expect(partitionProfilesData([uniformNode('gpu-a', 'mi300x', 'SPX-NPS1')], { ...CONTEXT, replicas })._models).toBe('{"a":3,"b":1}');
