@@ -388,7 +388,7 @@ describe.concurrent('partition-node.sh defects, each reproduced by a fake before
     });
     expect(run.exitCode).toBe(0);
     const firstWrite = run.calls.findIndex((call) => mutations([call]).length > 0);
-    expect(run.calls.slice(0, firstWrite).filter((call) => /^(sleep|kubectl get pods -n)/.test(call))).toEqual([
+    expect(run.calls.slice(0, firstWrite).filter((call) => /^(sleep 5$|kubectl get pods -n)/.test(call))).toEqual([
       `kubectl get pods -n aim-models -l ${MODEL_LABEL} -o json`,
       'sleep 5',
       `kubectl get pods -n aim-models -l ${MODEL_LABEL} -o json`,

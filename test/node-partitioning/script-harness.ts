@@ -268,6 +268,8 @@ function modinfo() {
 
 // Time passes only in sleep: pods become Ready, KFD processes exit.
 function sleep() {
+  // Only the script's own waits (whole seconds) move time: a pyenv python3 shim sleeps 0.1 s while rehashing.
+  if (!(Number(args[0]) >= 1)) return;
   const cluster = readJson(env.FAKE_CLUSTER);
   for (const pod of cluster.pods) if ((pod.readyAfterSleeps ?? 0) > 0) pod.readyAfterSleeps -= 1;
   writeJson(env.FAKE_CLUSTER, cluster);
