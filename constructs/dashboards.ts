@@ -1,32 +1,53 @@
 import { createHash } from 'node:crypto';
+import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import type { Model } from '../api/types.ts';
-import { EXPORTER_LABELS, EXPORTER_METRICS, alternation, selector, VLLM_METRICS } from './monitoring-metrics.ts';
+import { PARTITION_STATE_LABEL, PARTITIONING_TAINT_KEY, PROFILE_LABEL } from './labels.ts';
+import { kubeStateLabel } from './monitoring-drift.ts';
+import {
+  AMD_RESOURCE_REGEX,
+  EXPORTER_LABELS,
+  EXPORTER_METRICS,
+  KUBE_STATE_METRICS,
+  OBSERVED_METRICS,
+  PLAN_METRICS,
+  selector,
+  VLLM_METRICS,
+} from './monitoring-metrics.ts';
 import { KV_CACHE_PRESSURE, SLO_HISTOGRAMS } from './monitoring-rules.ts';
-import { MODEL_TARGET_LABEL } from './monitoring-targets.ts';
 
 /** Grafana accepts dashboard uids of at most 40 characters. */
 export const DASHBOARD_UID_MAX = 40;
 const UID_PREFIX = 'aim-gpu-sharing-';
 
-/** `aim-gpu-sharing-<fleet>`, shortened with a hash of the fleet name when that exceeds 40 characters. */
-export function dashboardUid(fleetName: string): string {
-  const plain = `${UID_PREFIX}${fleetName}`;
+/** The three dashboards, in the order users read them. */
+export const DASHBOARD_KINDS = ['fleet', 'serving', 'capacity'] as const;
+export type DashboardKind = (typeof DASHBOARD_KINDS)[number];
+
+const TITLES: Readonly<Record<DashboardKind, string>> = {
+  fleet: 'Fleet and partitions',
+  serving: 'Model serving',
+  capacity: 'Capacity',
+};
+
+/**
+ * `aim-gpu-sharing-<fleet>-<kind>`, shortened with a hash of the fleet name when that exceeds 40
+ * characters; stable for a fleet, so bookmarks and links survive every synth.
+ */
+export function dashboardUid(fleetName: string, kind: DashboardKind): string {
+  const plain = `${UID_PREFIX}${fleetName}-${kind}`;
   if (plain.length <= DASHBOARD_UID_MAX) return plain;
   const hash = createHash('sha256').update(fleetName).digest('hex').slice(0, 8);
-  return `${plain.slice(0, DASHBOARD_UID_MAX - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+  const room = DASHBOARD_UID_MAX - hash.length - kind.length - 2;
+  return `${`${UID_PREFIX}${fleetName}`.slice(0, room).replace(/-+$/, '')}-${hash}-${kind}`;
 }
 
-export interface FleetDashboardInput {
+export interface DashboardInput {
   readonly fleetName: string;
-  /** The fleet's models; those with an SLO get its bounds drawn on the latency panels. */
-  readonly models: readonly Model[];
-  /** The planned GPU nodes, whose exporter series the partition panels show. */
-  readonly nodes: readonly string[];
   /** `job` of the vLLM PodMonitor's series. */
   readonly vllmJob: string;
   /** `job` of the device metrics exporter PodMonitor's series. */
@@ -37,140 +58,255 @@ const DATASOURCE_VARIABLE = 'datasource';
 const MODEL_VARIABLE = 'model';
 /** Every panel queries the data source the `datasource` variable selects. */
 const DATASOURCE: common.DataSourceRef = { type: 'prometheus', uid: `\${${DATASOURCE_VARIABLE}}` };
+const MIB = 1024 * 1024;
 
-/**
- * The fleet's Grafana dashboard (classic JSON model, built with grafana-foundation-sdk):
- * partitions per node from the AMD exporter, then per-model saturation and traffic from vLLM,
- * then p99 latencies with each model's SLO drawn as a threshold line. Panel ids are assigned in
- * order and the SDK lays panels out on the grid, so the JSON is a pure function of the input.
- */
-export function fleetDashboard(input: FleetDashboardInput): dashboard.Dashboard {
-  if (input.nodes.length === 0) throw new Error('the fleet dashboard needs at least one planned node');
-  let nextId = 1;
-  const id = (): number => nextId++;
-  const gpu = (metric: string) => selector(metric, { job: input.exporterJob, [EXPORTER_LABELS.hostname]: { regex: alternation(input.nodes) } });
-  const vllm = (metric: string) => selector(metric, { job: input.vllmJob, model_name: { regex: `$${MODEL_VARIABLE}` } });
-  const query = (expr: string, legend: string, refId = 'A') =>
-    new prometheus.DataqueryBuilder().expr(expr).legendFormat(legend).range().refId(refId);
-  const graph = (title: string, unit: string) =>
-    new timeseries.PanelBuilder()
-      .id(id())
+type Query = prometheus.DataqueryBuilder;
+const query = (expr: string, legend: string, refId = 'A'): Query => new prometheus.DataqueryBuilder().expr(expr).legendFormat(legend).range().refId(refId);
+/** A query read once, at the end of the range, as a table. */
+const instant = (expr: string, refId = 'A'): Query =>
+  new prometheus.DataqueryBuilder().expr(expr).legendFormat('__auto').instant().format(prometheus.PromQueryFormat.Table).refId(refId);
+
+/** Builds one dashboard: ids are assigned in order, and the SDK lays panels out left to right, top to bottom. */
+class Layout {
+  private nextId = 1;
+  readonly builder: dashboard.DashboardBuilder;
+
+  constructor(input: DashboardInput, kind: DashboardKind, withModels: boolean) {
+    this.builder = new dashboard.DashboardBuilder(`AIM GPU sharing: ${TITLES[kind]} (${input.fleetName})`)
+      .uid(dashboardUid(input.fleetName, kind))
+      .tags(['aim-gpu-sharing', kind])
+      .readonly()
+      .refresh('1m')
+      .time({ from: 'now-6h', to: 'now' })
+      .timezone('browser')
+      // Grafana reads `annotations.list`; the SDK's default container has none.
+      .annotations([])
+      .withVariable(new dashboard.DatasourceVariableBuilder(DATASOURCE_VARIABLE).label('Data source').type('prometheus'));
+    if (withModels) {
+      // The planned models, from the plan's own series: a model that serves nothing is still listed.
+      this.builder.withVariable(
+        new dashboard.QueryVariableBuilder(MODEL_VARIABLE)
+          .label('Model')
+          .datasource(DATASOURCE)
+          .query(`label_values(${PLAN_METRICS.modelReplicas}, model)`)
+          .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+          .sort(dashboard.VariableSort.AlphabeticalAsc)
+          .multi(true)
+          .includeAll(true)
+          .allValue('.*'),
+      );
+    }
+  }
+
+  row(title: string): this {
+    this.builder.withRow(new dashboard.RowBuilder(title).id(this.nextId++));
+    return this;
+  }
+
+  graph(title: string, unit: string, span: number, targets: readonly Query[], configure?: (panel: timeseries.PanelBuilder) => void): this {
+    const panel = new timeseries.PanelBuilder()
+      .id(this.nextId++)
       .title(title)
       .datasource(DATASOURCE)
       .unit(unit)
       .height(8)
-      .span(8)
+      .span(span)
       .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom))
       .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
-  const row = (title: string) => new dashboard.RowBuilder(title).id(id());
+    for (const target of targets) panel.withTarget(target);
+    configure?.(panel);
+    this.builder.withPanel(panel);
+    return this;
+  }
 
-  const builder = new dashboard.DashboardBuilder(`AIM GPU sharing: ${input.fleetName}`)
-    .uid(dashboardUid(input.fleetName))
-    .tags(['aim-gpu-sharing', 'vllm', 'amd-gpu'])
-    .readonly()
-    .refresh('1m')
-    .time({ from: 'now-6h', to: 'now' })
-    .timezone('browser')
-    // Grafana reads `annotations.list`; the SDK's default container has none.
-    .annotations([])
-    .withVariable(new dashboard.DatasourceVariableBuilder(DATASOURCE_VARIABLE).label('Data source').type('prometheus'))
-    .withVariable(
-      new dashboard.QueryVariableBuilder(MODEL_VARIABLE)
-        .label('Model')
-        .datasource(DATASOURCE)
-        .query(`label_values(${selector(VLLM_METRICS.requestsRunning, { job: input.vllmJob })}, model_name)`)
-        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
-        .sort(dashboard.VariableSort.AlphabeticalAsc)
-        .multi(true)
-        .includeAll(true)
-        .allValue('.*'),
-    );
-
-  builder.withRow(row('GPU partitions'));
-  builder.withPanel(
-    graph('Partition compute busy per node (mean over partitions)', 'percent')
-      .min(0)
-      .max(100)
-      .withTarget(query(`avg by (${EXPORTER_LABELS.hostname}) (${gpu(EXPORTER_METRICS.gfxBusy)})`, `{{${EXPORTER_LABELS.hostname}}}`)),
-  );
-  builder.withPanel(
-    graph('GPU memory used per node', 'percentunit')
-      .min(0)
-      .max(1)
-      .withTarget(
-        query(
-          `sum by (${EXPORTER_LABELS.hostname}) (${gpu(EXPORTER_METRICS.usedVram)}) / sum by (${EXPORTER_LABELS.hostname}) (${gpu(EXPORTER_METRICS.totalVram)})`,
-          `{{${EXPORTER_LABELS.hostname}}}`,
-        ),
-      ),
-  );
-  builder.withPanel(
-    new stat.PanelBuilder()
-      .id(id())
-      .title('Partitions per node and mode')
+  table(title: string, span: number, targets: readonly Query[]): this {
+    const panel = new table.PanelBuilder()
+      .id(this.nextId++)
+      .title(title)
       .datasource(DATASOURCE)
       .height(8)
-      .span(8)
-      .graphMode(common.BigValueGraphMode.None)
-      .colorMode(common.BigValueColorMode.None)
-      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
-      .withTarget(
-        query(
-          `count by (${EXPORTER_LABELS.hostname}, ${EXPORTER_LABELS.computePartition}, ${EXPORTER_LABELS.memoryPartition}) (${gpu(EXPORTER_METRICS.totalVram)})`,
-          `{{${EXPORTER_LABELS.hostname}}} {{${EXPORTER_LABELS.computePartition}}}-{{${EXPORTER_LABELS.memoryPartition}}}`,
-        ).instant(),
-      ),
-  );
-
-  builder.withRow(row('Models'));
-  builder.withPanel(
-    graph('KV cache usage (busiest pod)', 'percentunit')
-      .min(0)
-      .max(1)
-      .thresholds(thresholdSteps(KV_CACHE_PRESSURE))
-      .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Line))
-      .withTarget(query(`max by (model_name) (${vllm(VLLM_METRICS.kvCacheUsage)})`, '{{model_name}}')),
-  );
-  builder.withPanel(graph('Requests running', 'short').withTarget(query(`sum by (model_name) (${vllm(VLLM_METRICS.requestsRunning)})`, '{{model_name}}')));
-  builder.withPanel(graph('Requests waiting', 'short').withTarget(query(`sum by (model_name) (${vllm(VLLM_METRICS.requestsWaiting)})`, '{{model_name}}')));
-  builder.withPanel(
-    graph('Serving pods', 'short')
-      .span(12)
-      .withTarget(
-        query(
-          `count by (${MODEL_TARGET_LABEL}) (${selector('up', { job: input.vllmJob, [MODEL_TARGET_LABEL]: { regex: `$${MODEL_VARIABLE}` } })} == 1)`,
-          `{{${MODEL_TARGET_LABEL}}}`,
-        ),
-      ),
-  );
-  builder.withPanel(
-    graph('Generated tokens per second', 'short')
-      .span(12)
-      .withTarget(query(`sum by (model_name) (rate(${vllm(VLLM_METRICS.generationTokens)}[$__rate_interval]))`, '{{model_name}}')),
-  );
-
-  builder.withRow(row('Latency p99 (lines: SLOs)'));
-  for (const { field, metric, what } of SLO_HISTOGRAMS) {
-    const panel = graph(`p99 ${what}`, 's').withTarget(
-      query(`histogram_quantile(0.99, sum by (le, model_name) (rate(${vllm(`${metric}_bucket`)}[$__rate_interval])))`, '{{model_name}}'),
-    );
-    for (const model of input.models) {
-      const bound = model.spec.slo?.[field];
-      if (bound === undefined) continue;
-      panel.overrideByName(model.metadata.name, [
-        { id: 'thresholds', value: thresholdSteps(bound).build() },
-        { id: 'custom.thresholdsStyle', value: { mode: common.GraphThresholdsStyleMode.Line } },
-      ]);
-    }
-    builder.withPanel(panel);
+      .span(span)
+      // One row per label set, the queries' values side by side (Grafana's "Merge" transformation).
+      .withTransformation({ id: 'merge', options: {} })
+      .withTransformation({ id: 'organize', options: { excludeByName: { Time: true } } });
+    for (const target of targets) panel.withTarget(target);
+    this.builder.withPanel(panel);
+    return this;
   }
-  return builder.build();
+
+  stat(title: string, unit: string, span: number, targets: readonly Query[]): this {
+    const panel = new stat.PanelBuilder()
+      .id(this.nextId++)
+      .title(title)
+      .datasource(DATASOURCE)
+      .unit(unit)
+      .height(8)
+      .span(span)
+      .graphMode(common.BigValueGraphMode.Area)
+      .colorMode(common.BigValueColorMode.None)
+      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false));
+    for (const target of targets) panel.withTarget(target);
+    this.builder.withPanel(panel);
+    return this;
+  }
+
+  bars(title: string, unit: string, span: number, targets: readonly Query[]): this {
+    const panel = new bargauge.PanelBuilder()
+      .id(this.nextId++)
+      .title(title)
+      .datasource(DATASOURCE)
+      .unit(unit)
+      .height(8)
+      .span(span)
+      .min(0)
+      .orientation(common.VizOrientation.Horizontal)
+      .displayMode(common.BarGaugeDisplayMode.Basic)
+      .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false));
+    for (const target of targets) panel.withTarget(target);
+    this.builder.withPanel(panel);
+    return this;
+  }
+
+  build(): dashboard.Dashboard {
+    return this.builder.build();
+  }
 }
 
-/** Green below `limit`, red from it. */
-function thresholdSteps(limit: number): dashboard.ThresholdsConfigBuilder {
-  return new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([
-    { value: null, color: 'green' },
-    { value: limit, color: 'red' },
-  ]);
+/** Green below `limit`, red from it, drawn as a line. */
+function thresholdLine(panel: timeseries.PanelBuilder, limit: number): void {
+  panel
+    .thresholds(
+      new dashboard.ThresholdsConfigBuilder().mode(dashboard.ThresholdsMode.Absolute).steps([
+        { value: null, color: 'green' },
+        { value: limit, color: 'red' },
+      ]),
+    )
+    .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Line));
+}
+
+/** Series whose legend starts with "plan" are drawn dashed: the plan next to what the cluster does. */
+function dashedPlan(panel: timeseries.PanelBuilder): void {
+  panel.overrideByRegexp('^plan.*', [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }]);
+}
+
+/**
+ * Fleet and partitions: per node, the plan against what the cluster reports (profile label,
+ * partitioner state, allocatable partitions, partitions per mode from the exporter), then partition
+ * utilisation and the memory vLLM uses against what the plan lets it take.
+ */
+export function fleetDashboard(input: DashboardInput): dashboard.Dashboard {
+  const exporter = (metric: string) => selector(metric, { job: input.exporterJob });
+  const planned = `on (${EXPORTER_LABELS.hostname}) ${PLAN_METRICS.nodeProfile}`;
+  const profile = kubeStateLabel(PROFILE_LABEL);
+  const state = kubeStateLabel(PARTITION_STATE_LABEL);
+  const amd = selector(KUBE_STATE_METRICS.nodeAllocatable, { resource: { regex: AMD_RESOURCE_REGEX } });
+  // vLLM's `up` carries the pod, model and node of each serving pod; the exporter names the pod using each partition.
+  const podModel = `max by (pod, model, node) (${selector('up', { job: input.vllmJob })})`;
+  return new Layout(input, 'fleet', false)
+    .row('Plan against the cluster, per node')
+    .table('Profile per node: planned and labelled', 12, [
+      instant(`max by (node, pool, profile) (${PLAN_METRICS.nodeProfile})`, 'A'),
+      instant(`max by (node, ${profile}, ${state}) (${selector(KUBE_STATE_METRICS.nodeLabels, { [profile]: { regex: '.+' } })})`, 'B'),
+    ])
+    .graph('Allocatable partitions against planned, per node', 'short', 12, [
+      query(`sum by (node) (${amd})`, 'allocatable {{node}}', 'A'),
+      query(`sum by (node) (${PLAN_METRICS.partitions})`, 'plan {{node}}', 'B'),
+      query(`${PLAN_METRICS.partitionsUsed}`, 'plan held {{node}}', 'C'),
+    ], dashedPlan)
+    .table('Partitioner state per node', 12, [
+      instant(`max by (node, ${state}) (${selector(KUBE_STATE_METRICS.nodeLabels, { [state]: { regex: '.+' } })}) and on (node) ${PLAN_METRICS.nodeProfile}`, 'A'),
+      instant(`max by (node, effect) (${selector(KUBE_STATE_METRICS.nodeTaint, { key: PARTITIONING_TAINT_KEY })})`, 'B'),
+    ])
+    .graph('Partitions per mode: exporter against plan', 'short', 12, [
+      query(OBSERVED_METRICS.partitions, '{{hostname}} {{gpu_compute_partition_type}}-{{gpu_memory_partition_type}}', 'A'),
+      query(PLAN_METRICS.partitions, 'plan {{hostname}} {{gpu_compute_partition_type}}-{{gpu_memory_partition_type}}', 'B'),
+    ], dashedPlan)
+    .row('Use')
+    .graph('Partition utilisation (compute busy, mean over partitions)', 'percent', 12, [
+      query(`avg by (${EXPORTER_LABELS.hostname}) (${exporter(EXPORTER_METRICS.gfxBusy)} and ${planned})`, '{{hostname}}'),
+    ], (panel) => panel.min(0).max(100))
+    .graph('Memory used against planned, per model and node', 'bytes', 12, [
+      // The exporter reports VRAM in MB (MiB, as amd-smi does); each partition names the pod using it.
+      query(`sum by (model, node) (${exporter(EXPORTER_METRICS.usedVram)} * ${MIB} * on (pod) group_left (model, node) ${podModel})`, '{{model}} on {{node}}', 'A'),
+      query(PLAN_METRICS.memoryBytes, 'plan {{model}} on {{node}}', 'B'),
+    ], dashedPlan)
+    .build();
+}
+
+/**
+ * Model serving, per model: throughput, p99 TTFT, inter-token and end-to-end latency against the
+ * SLO lines the plan records, KV-cache usage against the pressure line, queue length, preemptions.
+ */
+export function servingDashboard(input: DashboardInput): dashboard.Dashboard {
+  const vllm = (metric: string) => selector(metric, { job: input.vllmJob, model: { regex: `$${MODEL_VARIABLE}` } });
+  const layout = new Layout(input, 'serving', true)
+    .row('Throughput')
+    .graph('Throughput: tokens per second', 'short', 24, [
+      query(`sum by (model) (rate(${vllm(VLLM_METRICS.generationTokens)}[$__rate_interval]))`, '{{model}} generated', 'A'),
+      query(`sum by (model) (rate(${vllm(VLLM_METRICS.promptTokens)}[$__rate_interval]))`, '{{model}} prompt', 'B'),
+    ])
+    .row('Latency p99 (dashed: SLO)');
+  for (const { field, metric, what } of SLO_HISTOGRAMS) {
+    layout.graph(`${what[0]!.toUpperCase()}${what.slice(1)} p99 against SLO`, 's', 8, [
+      query(`histogram_quantile(0.99, sum by (le, model) (rate(${vllm(`${metric}_bucket`)}[$__rate_interval])))`, '{{model}}', 'A'),
+      query(selector(PLAN_METRICS.sloSeconds, { model: { regex: `$${MODEL_VARIABLE}` }, slo: field }), 'plan SLO {{model}}', 'B'),
+    ], dashedPlan);
+  }
+  return layout
+    .row('Saturation')
+    .graph('KV cache usage (busiest pod)', 'percentunit', 8, [query(`max by (model) (${vllm(VLLM_METRICS.kvCacheUsage)})`, '{{model}}')], (panel) => {
+      panel.min(0).max(1);
+      thresholdLine(panel, KV_CACHE_PRESSURE);
+    })
+    .graph('Queue length: requests waiting', 'short', 8, [
+      query(`sum by (model) (${vllm(VLLM_METRICS.requestsWaiting)})`, '{{model}} waiting', 'A'),
+      query(`sum by (model) (${vllm(VLLM_METRICS.requestsRunning)})`, '{{model}} running', 'B'),
+    ])
+    .graph('Preemptions per second', 'short', 8, [query(`sum by (model) (rate(${vllm(VLLM_METRICS.preemptions)}[$__rate_interval]))`, '{{model}}')])
+    .build();
+}
+
+/**
+ * Capacity: GPUs the plan uses against its lower bound, KV-cache headroom, replicas the plan could
+ * not place, free partitions per pool and profile, and each model's replicas per node (spread).
+ */
+export function capacityDashboard(input: DashboardInput): dashboard.Dashboard {
+  const model = { regex: `$${MODEL_VARIABLE}` };
+  return new Layout(input, 'capacity', true)
+    .row('GPUs and KV cache')
+    .stat('GPUs used against lower bound', 'short', 12, [
+      query(PLAN_METRICS.gpusUsed, 'used', 'A'),
+      query(PLAN_METRICS.gpusLowerBound, 'lower bound', 'B'),
+      query(PLAN_METRICS.gpus, 'in the fleet', 'C'),
+    ])
+    .graph('KV headroom: free share of each model\'s KV cache (fullest pod)', 'percentunit', 12, [
+      query(`1 - max by (model) (${selector(VLLM_METRICS.kvCacheUsage, { job: input.vllmJob, model })})`, '{{model}}'),
+    ], (panel) => {
+      panel.min(0).max(1);
+      thresholdLine(panel, 1 - KV_CACHE_PRESSURE);
+    })
+    .row('Placement')
+    .bars('Unschedulable replicas per model', 'short', 12, [query(selector(PLAN_METRICS.unschedulable, { model }), '{{model}}')])
+    .bars('Free partitions per pool and profile', 'short', 12, [
+      query(
+        `sum by (pool, ${EXPORTER_LABELS.computePartition}, ${EXPORTER_LABELS.memoryPartition}) (${PLAN_METRICS.partitionsFree})`,
+        '{{pool}} {{gpu_compute_partition_type}}-{{gpu_memory_partition_type}}',
+      ),
+    ])
+    .table('Replicas per node per model: planned and serving', 24, [
+      instant(selector(PLAN_METRICS.replicas, { model }), 'A'),
+      instant(selector(OBSERVED_METRICS.servingPods, { model }), 'B'),
+    ])
+    .build();
+}
+
+const BUILDERS: Readonly<Record<DashboardKind, (input: DashboardInput) => dashboard.Dashboard>> = {
+  fleet: fleetDashboard,
+  serving: servingDashboard,
+  capacity: capacityDashboard,
+};
+
+/** The fleet's dashboards in reading order, each with its uid. */
+export function fleetDashboards(input: DashboardInput): Array<{ kind: DashboardKind; uid: string; dashboard: dashboard.Dashboard }> {
+  return DASHBOARD_KINDS.map((kind) => ({ kind, uid: dashboardUid(input.fleetName, kind), dashboard: BUILDERS[kind](input) }));
 }

@@ -71,9 +71,13 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
   const nodeSetup = chart(STAGES.nodeSetup.id);
   new NodePartitioning(nodeSetup, 'NodePartitioning', {
     namespace: fleet.spec.systemNamespace,
+    modelNamespace: fleet.spec.namespace,
     image: fleet.spec.images.partitioner,
     pools: input.spec.pools,
     nodes: input.plan.nodes,
+    replicas: input.plan.replicas,
+    deviceResourceNaming: fleet.spec.deviceResourceNaming,
+    isolation: fleet.spec.isolation,
   });
   applySyncWave(nodeSetup, STAGES.nodeSetup.wave);
 

@@ -21,16 +21,16 @@ function planGpu(node: PlanNode, ref: PartitionRef): PlanGpu {
  * partitions must share it, or no single request could describe them.
  */
 export function partitionResourceName(node: PlanNode, partitions: readonly PartitionRef[], naming: DeviceResourceNaming): string {
-  const names = new Set(
-    partitions.map((ref) => {
-      const { profile } = planGpu(node, ref);
-      return naming === 'single' ? 'amd.com/gpu' : `amd.com/${profile.compute}_${profile.memory}`.toLowerCase();
-    }),
-  );
+  const names = new Set(partitions.map((ref) => gpuResourceName(planGpu(node, ref), naming)));
   if (names.size !== 1) {
     throw new Error(`partitions ${formatRefs(partitions)} on node ${node.name} span resources ${[...names].sort().join(', ')}`);
   }
   return [...names][0] as string;
+}
+
+/** The resource one GPU's partitions are advertised as (ROCm/k8s-device-plugin resource_naming_strategy). */
+export function gpuResourceName(gpu: PlanGpu, naming: DeviceResourceNaming): string {
+  return naming === 'single' ? 'amd.com/gpu' : `amd.com/${gpu.profile.compute}_${gpu.profile.memory}`.toLowerCase();
 }
 
 /**

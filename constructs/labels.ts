@@ -24,3 +24,12 @@ export function profileLabelValue(node: PlanNode): string {
   if (!node.mixed) return perGpu[0] ?? `${node.profile.compute}-${node.profile.memory}`.toLowerCase();
   return `mixed-${createHash('sha256').update(perGpu.join(',')).digest('hex').slice(0, 10)}`;
 }
+
+/**
+ * Node annotations the node scripts persist their progress in, so that a killed pod's successor
+ * knows: `cordoned` is set when the partitioner (not a person) cordoned the node, and only then does
+ * it uncordon; `reload-attempted` names the profile a driver reload was started for, so a reload
+ * that failed to reach it is not repeated on every restart.
+ */
+export const CORDONED_ANNOTATION = 'gpusharing.aim/cordoned';
+export const RELOAD_ANNOTATION = 'gpusharing.aim/reload-attempted';

@@ -17,6 +17,7 @@ export const VLLM_METRICS = {
   requestsRunning: 'vllm:num_requests_running',
   requestsWaiting: 'vllm:num_requests_waiting',
   generationTokens: 'vllm:generation_tokens_total',
+  promptTokens: 'vllm:prompt_tokens_total',
 } as const;
 
 /**

@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import type { Spec } from '../api/types.ts';
 import type { Plan } from '../planner/types.ts';
 import { OperatorDashboard, SidecarDashboard } from './dashboard-provisioning.ts';
-import { dashboardUid, fleetDashboard } from './dashboards.ts';
+import { fleetDashboards } from './dashboards.ts';
 import { availabilityGroup, observedGroup, partitionGroup, placementGroup } from './monitoring-drift.ts';
 import { planRecordingRules } from './monitoring-plan.ts';
 import { modelSloGroup, PrometheusRule, saturationGroup } from './monitoring-rules.ts';
@@ -27,8 +27,8 @@ export interface FleetMonitoringProps {
  * - PrometheusRules: per-model latency SLOs, model saturation and availability against the plan
  *   (model namespace); the plan itself as recording rules, the observed cluster in the plan's terms,
  *   partition drift from the plan and unplaced replicas (system namespace);
- * - the fleet dashboard, as a sidecar ConfigMap or a GrafanaDashboard, in the system namespace
- *   (none when the Fleet says `grafana: none`).
+ * - three dashboards (fleet and partitions, model serving, capacity), as sidecar ConfigMaps or
+ *   GrafanaDashboards, in the system namespace (none when the Fleet says `grafana: none`).
  * PodMonitors and PrometheusRules carry the Fleet's `prometheusSelector` labels.
  */
 export class FleetMonitoring extends Construct {
@@ -68,18 +68,13 @@ export class FleetMonitoring extends Construct {
     });
 
     if (monitoring.grafana === 'none') return;
-    const dashboard = fleetDashboard({
-      fleetName: fleet.metadata.name,
-      models,
-      nodes: props.plan.nodes.map((node) => node.name),
-      vllmJob: vllm.job,
-      exporterJob: exporter.job,
-    });
-    const name = dashboardUid(fleet.metadata.name);
-    if (monitoring.grafana === 'sidecar') {
-      new SidecarDashboard(this, 'Dashboard', { name, namespace: systemNamespace, dashboard, sidecarLabel: monitoring.grafanaSidecarLabel });
-    } else {
-      new OperatorDashboard(this, 'Dashboard', { name, namespace: systemNamespace, dashboard, instanceSelector: monitoring.grafanaInstanceSelector });
+    const dashboards = new Construct(this, 'Dashboards');
+    for (const { kind, uid, dashboard } of fleetDashboards({ fleetName: fleet.metadata.name, vllmJob: vllm.job, exporterJob: exporter.job })) {
+      if (monitoring.grafana === 'sidecar') {
+        new SidecarDashboard(dashboards, kind, { name: uid, namespace: systemNamespace, dashboard, sidecarLabel: monitoring.grafanaSidecarLabel });
+      } else {
+        new OperatorDashboard(dashboards, kind, { name: uid, namespace: systemNamespace, dashboard, instanceSelector: monitoring.grafanaInstanceSelector });
+      }
     }
   }
 }

@@ -3,22 +3,38 @@ import { readFileSync } from 'node:fs';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { imagePinning } from '../api/reserved.ts';
-import type { NodePool } from '../api/types.ts';
-import type { PlanNode } from '../planner/types.ts';
+import type { DeviceResourceNaming, Isolation, NodePool } from '../api/types.ts';
+import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import {
+  CORDONED_ANNOTATION,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  MODEL_LABEL,
   PARTITION_STATE_LABEL,
   PARTITIONING_TAINT_KEY,
   PROFILE_LABEL,
+  RELOAD_ANNOTATION,
 } from './labels.ts';
-import { partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
+import { NodeSelfPatchPolicy } from './node-self-patch-policy.ts';
+import { MODEL_TOTALS_KEY, type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
 import { PartitionRbac } from './partition-rbac.ts';
+import {
+  DEFAULT_PARTITION_TIMEOUTS,
+  lockHeldSeconds,
+  type PartitionTimeouts,
+  terminationGraceSeconds,
+  timeoutProblems,
+} from './partition-timeouts.ts';
 
-/** The setup script, shipped in a ConfigMap and run by bash in the partitioner image. */
+/** The setup script, shipped in a ConfigMap with the files it sources and run by bash in the partitioner image. */
 const SCRIPT_FILE = 'partition-node.sh';
-// Through the project root, so the bundled CLI in `.build/` (one level deep too) reads the same file.
-const SCRIPT = readFileSync(new URL(`../constructs/scripts/${SCRIPT_FILE}`, import.meta.url), 'utf8');
+/** Files of `constructs/scripts/` every node script needs. */
+export const SHARED_SCRIPT_FILES = ['node-rollout.sh', 'node_json.py'] as const;
+
+/** A file of `constructs/scripts/`. Through the project root, so the bundled CLI in `.build/` (one level deep too) reads the same file. */
+export function scriptFile(name: string): string {
+  return readFileSync(new URL(`../constructs/scripts/${name}`, import.meta.url), 'utf8');
+}
 
 /** metadata.name of the DaemonSet, ServiceAccount and ClusterRole; the other objects add a suffix. */
 export const NODE_PARTITIONER_NAME = 'aim-node-partitioner';
@@ -38,14 +54,29 @@ const SCRIPT_DIR = '/opt/aim-gpu-sharing';
 const READY_FILE = '/tmp/partition-ready';
 
 export interface NodePartitioningProps {
-  /** Namespace for the DaemonSet, ServiceAccount, ConfigMaps and the Events role. */
+  /** Namespace for the DaemonSet, ServiceAccount, ConfigMaps, Leases and the Events role. */
   readonly namespace: string;
-  /** Image with amd-smi, kubectl, bash, python3 and modprobe (kmod), pinned by tag or digest. */
+  /** Namespace of the model pods (the drain waits for moved replicas there). */
+  readonly modelNamespace: string;
+  /** Image with amd-smi, kubectl, bash, python3, coreutils and kmod (see the Dockerfile), pinned by tag or digest. */
   readonly image: string;
   /** The fleet's pools: the DaemonSet tolerates their taints. */
   readonly pools: readonly NodePool[];
   /** The plan's nodes: one pod each, partitioned to the node's planned profile. */
   readonly nodes: readonly PlanNode[];
+  /** The plan's replicas: which models each node holds, for the wait on moved replicas. */
+  readonly replicas: readonly PlanReplica[];
+  /** How the device plugin names partitions: the allocatable verified after a change. */
+  readonly deviceResourceNaming: DeviceResourceNaming;
+  /** With `env` there is no device plugin and no allocatable to verify. */
+  readonly isolation: Isolation;
+  /**
+   * Nodes under change at once, fleet-wide (one Lease each).
+   * @default 1
+   */
+  readonly maxUnavailableNodes?: number;
+  /** @default DEFAULT_PARTITION_TIMEOUTS */
+  readonly timeouts?: Partial<PartitionTimeouts>;
   /**
    * Namespace of the AMD device plugin pods restarted on a node after repartitioning.
    * @default kube-amd-gpu
@@ -56,23 +87,20 @@ export interface NodePartitioningProps {
    * @default daemonset-name=gpu-operator
    */
   readonly devicePluginSelector?: string;
-  /**
-   * How long a node waits for GPU processes to exit after its model pods were evicted, before it
-   * reports GpuBusy and stays tainted.
-   * @default 600
-   */
-  readonly drainTimeoutSeconds?: number;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** Host paths modprobe reads module options from: a reload must keep the host's amdgpu options. */
+const MODPROBE_CONFIG_DIRS = ['/etc/modprobe.d', '/lib/modprobe.d'] as const;
+
 /**
- * Partitions every planned GPU node to its profile: a DaemonSet over the plan's nodes runs
- * `scripts/partition-node.sh`, which compares the node with its entry in the profiles ConfigMap and,
- * only when they differ, drains the GPUs (NoExecute taint), repartitions with amd-smi, verifies,
- * restarts the device plugin and labels the node. A pod is ready only while its node is in its
- * planned profile; the rolling update takes one node at a time, so a plan change repartitions the
- * fleet node by node and stops at the first node that fails.
+ * Partitions every planned GPU node to its profile with amd-smi (the `builtin` backend): a DaemonSet
+ * over the plan's nodes runs `scripts/partition-node.sh`, which compares the node with its entry in
+ * the profiles ConfigMap and, only when they differ and the GPUs accept the planned modes, waits for
+ * the replicas moving elsewhere, takes one of `maxUnavailableNodes` Leases, cordons, evicts the pods
+ * holding GPUs through the Eviction API, waits for the host's GPU processes to end, repartitions,
+ * verifies, restarts the GPU Operator's operands, waits for the planned allocatable and uncordons.
  *
  * Put it in a chart whose namespace is unset or matches `namespace`; cluster-scoped objects drop a
  * chart namespace. The namespace must admit privileged pods (Pod Security `privileged`).
@@ -86,10 +114,12 @@ export class NodePartitioning extends Construct {
     super(scope, id);
     const devicePluginNamespace = props.devicePluginNamespace ?? DEFAULT_DEVICE_PLUGIN_NAMESPACE;
     const devicePluginSelector = props.devicePluginSelector ?? DEFAULT_DEVICE_PLUGIN_SELECTOR;
-    const drainTimeoutSeconds = props.drainTimeoutSeconds ?? 600;
+    const timeouts = { ...DEFAULT_PARTITION_TIMEOUTS, ...props.timeouts };
+    const maxUnavailableNodes = props.maxUnavailableNodes ?? 1;
 
     const problems = [
-      ...propsProblems(props, devicePluginNamespace, devicePluginSelector, drainTimeoutSeconds),
+      ...propsProblems(props, devicePluginNamespace, devicePluginSelector, maxUnavailableNodes),
+      ...timeoutProblems(timeouts),
       ...partitionPlanProblems(props.pools, props.nodes),
     ];
     if (problems.length > 0) {
@@ -100,11 +130,13 @@ export class NodePartitioning extends Construct {
     const { namespace } = props;
     const labels = { 'app.kubernetes.io/name': name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const nodeNames = props.nodes.map((node) => node.name).sort();
+    const gpusPerNode = Math.max(...props.nodes.map((node) => node.gpus.length));
 
     const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace });
+    new NodeSelfPatchPolicy(this, 'SelfPatch', { name, serviceAccount: { name, namespace }, labels });
 
-    const profilesData = partitionProfilesData(props.nodes);
-    const scriptData = { [SCRIPT_FILE]: SCRIPT };
+    const profilesData = partitionProfilesData(props.nodes, props);
+    const scriptData = Object.fromEntries([SCRIPT_FILE, ...SHARED_SCRIPT_FILES].sort().map((file) => [file, scriptFile(file)]));
     this.profilesConfigMap = new k8s.KubeConfigMap(this, 'Profiles', {
       metadata: { name: `${name}-profiles`, namespace, labels },
       data: profilesData,
@@ -113,19 +145,14 @@ export class NodePartitioning extends Construct {
       metadata: { name: `${name}-script`, namespace, labels },
       data: scriptData,
     });
-    const configHash = createHash('sha256')
-      .update(JSON.stringify({ profiles: profilesData, script: scriptData }))
-      .digest('hex');
-
-    const env = (values: Record<string, string>): k8s.EnvVar[] =>
-      Object.entries(values).map(([envName, value]) => ({ name: envName, value }));
+    const configHash = configHashOf(profilesData, scriptData);
 
     this.daemonSet = new k8s.KubeDaemonSet(this, 'Resource', {
       metadata: { name, namespace, labels },
       spec: {
         selector: { matchLabels: { 'app.kubernetes.io/name': name } },
-        // One node at a time: the next pod is replaced only once this one is ready, i.e. its node
-        // is partitioned, so a plan change never drains two nodes at once.
+        // The Leases order the fleet's changes; the update only replaces pods, which are ready once
+        // they run with a readable plan (they must not wait for serving objects a later wave creates).
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(1) } },
         template: {
           metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash } },
@@ -134,6 +161,8 @@ export class NodePartitioning extends Construct {
             // The script calls the API server with kubectl.
             automountServiceAccountToken: true,
             priorityClassName: 'system-node-critical',
+            // A SIGTERM inside the mode change is deferred until it ends; the kubelet must not kill sooner.
+            terminationGracePeriodSeconds: terminationGraceSeconds(timeouts, gpusPerNode),
             affinity: {
               nodeAffinity: {
                 requiredDuringSchedulingIgnoredDuringExecution: {
@@ -153,15 +182,13 @@ export class NodePartitioning extends Construct {
                 env: [
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                   { name: 'EVENT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                  ...env({
-                    PROFILE_LABEL,
-                    PARTITION_STATE_LABEL,
-                    PARTITIONING_TAINT_KEY,
-                    PROFILES_DIR,
-                    READY_FILE,
+                  ...envVars({
+                    ...rolloutEnv({ modelNamespace: props.modelNamespace, lockName: name, maxUnavailableNodes, timeouts, gpusPerNode }),
+                    RELOAD_ANNOTATION,
                     DEVICE_PLUGIN_NAMESPACE: devicePluginNamespace,
                     DEVICE_PLUGIN_SELECTOR: devicePluginSelector,
-                    DRAIN_TIMEOUT_SECONDS: String(drainTimeoutSeconds),
+                    AMD_SMI_TIMEOUT_SECONDS: String(timeouts.amdSmiSeconds),
+                    RELOAD_TIMEOUT_SECONDS: String(timeouts.reloadSeconds),
                   }),
                 ],
                 // amd-smi set and modprobe need root on the host's GPUs and kernel modules.
@@ -175,11 +202,12 @@ export class NodePartitioning extends Construct {
                   { name: 'profiles', mountPath: PROFILES_DIR, readOnly: true },
                   { name: 'script', mountPath: SCRIPT_DIR, readOnly: true },
                   // The host's /dev, not the container's snapshot: a driver reload creates new
-                  // /dev/dri nodes for the partitions. sysfs is already the host's in a privileged
-                  // container.
+                  // /dev/dri nodes for the partitions. sysfs (available modes, /sys/class/kfd) is
+                  // already the host's in a privileged container.
                   { name: 'host-dev', mountPath: '/dev' },
-                  // modprobe reloads amdgpu from the host's modules.
+                  // modprobe reloads amdgpu from the host's modules, with the host's options.
                   { name: 'host-modules', mountPath: '/lib/modules', readOnly: true },
+                  ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), mountPath: dir, readOnly: true })),
                 ],
               },
             ],
@@ -188,6 +216,8 @@ export class NodePartitioning extends Construct {
               { name: 'script', configMap: { name: this.scriptConfigMap.name } },
               { name: 'host-dev', hostPath: { path: '/dev', type: 'Directory' } },
               { name: 'host-modules', hostPath: { path: '/lib/modules', type: 'Directory' } },
+              // DirectoryOrCreate: a host without its own options still starts (an empty directory is no option).
+              ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), hostPath: { path: dir, type: 'DirectoryOrCreate' } })),
             ],
           },
         },
@@ -196,15 +226,70 @@ export class NodePartitioning extends Construct {
   }
 }
 
+/**
+ * The pod-template hash: the scripts and each node's profile roll the pods; replica counts do not
+ * (the scripts re-read the mounted ConfigMap, which the kubelet updates in place), so scaling a model
+ * restarts no partitioner.
+ */
+export function configHashOf(profilesData: Record<string, string>, scriptData: Record<string, string>): string {
+  const profiles = Object.entries(profilesData)
+    .filter(([key]) => key !== MODEL_TOTALS_KEY)
+    .map(([key, json]) => {
+      const { models: _, ...profile } = JSON.parse(json) as NodePartitionProfile;
+      return [key, profile];
+    });
+  return createHash('sha256').update(JSON.stringify({ profiles, script: scriptData })).digest('hex');
+}
+
+function hostVolumeName(dir: string): string {
+  return `host${dir.replace(/[^a-z0-9]+/g, '-')}`;
+}
+
+export function envVars(values: Record<string, string>): k8s.EnvVar[] {
+  return Object.entries(values).map(([envName, value]) => ({ name: envName, value }));
+}
+
+export interface RolloutEnvInput {
+  readonly modelNamespace: string;
+  readonly lockName: string;
+  readonly maxUnavailableNodes: number;
+  readonly timeouts: PartitionTimeouts;
+  readonly gpusPerNode: number;
+}
+
+/** The settings of `scripts/node-rollout.sh`, shared by both backends' pods. */
+export function rolloutEnv(input: RolloutEnvInput): Record<string, string> {
+  const { timeouts } = input;
+  return {
+    PROFILE_LABEL,
+    PARTITION_STATE_LABEL,
+    PARTITIONING_TAINT_KEY,
+    CORDONED_ANNOTATION,
+    MODEL_LABEL,
+    MODEL_NAMESPACE: input.modelNamespace,
+    PROFILES_DIR,
+    READY_FILE,
+    LOCK_NAME: input.lockName,
+    MAX_UNAVAILABLE_NODES: String(input.maxUnavailableNodes),
+    LOCK_DURATION_SECONDS: String(lockHeldSeconds(timeouts, input.gpusPerNode)),
+    POLL_INTERVAL_SECONDS: String(timeouts.pollSeconds),
+    KUBECTL_TIMEOUT_SECONDS: String(timeouts.kubectlSeconds),
+    MOVE_TIMEOUT_SECONDS: String(timeouts.moveSeconds),
+    DRAIN_TIMEOUT_SECONDS: String(timeouts.drainSeconds),
+    ALLOCATABLE_TIMEOUT_SECONDS: String(timeouts.allocatableSeconds),
+  };
+}
+
 function propsProblems(
   props: NodePartitioningProps,
   devicePluginNamespace: string,
   devicePluginSelector: string,
-  drainTimeoutSeconds: number,
+  maxUnavailableNodes: number,
 ): string[] {
   const problems: string[] = [];
   for (const [field, value] of [
     ['namespace', props.namespace],
+    ['modelNamespace', props.modelNamespace],
     ['devicePluginNamespace', devicePluginNamespace],
   ] as const) {
     if (!DNS_LABEL.test(value) || value.length > 63) problems.push(`${field}: "${value}" is not a valid namespace name`);
@@ -213,13 +298,13 @@ function propsProblems(
     problems.push(`image: "${props.image}" must be pinned by a tag other than latest or by an @sha256 digest`);
   }
   if (devicePluginSelector.trim() === '') problems.push('devicePluginSelector: must not be empty');
-  if (!Number.isInteger(drainTimeoutSeconds) || drainTimeoutSeconds < 1) {
-    problems.push(`drainTimeoutSeconds: must be a whole number of seconds >= 1, got ${drainTimeoutSeconds}`);
+  if (!Number.isInteger(maxUnavailableNodes) || maxUnavailableNodes < 1) {
+    problems.push(`maxUnavailableNodes: must be a whole number >= 1, got ${maxUnavailableNodes}`);
   }
   return problems;
 }
 
-/** The pools' taints (model nodes carry them) and the partitioning taint the pod must outlive. */
+/** The pools' taints (model nodes carry them) and the partitioning taint, whatever its effect (older versions used NoExecute). */
 function tolerations(pools: readonly NodePool[]): k8s.Toleration[] {
   const unique = new Map<string, k8s.Toleration>();
   for (const taint of pools.flatMap((pool) => pool.spec.taints)) {
@@ -230,5 +315,5 @@ function tolerations(pools: readonly NodePool[]): k8s.Toleration[] {
     unique.set(JSON.stringify(toleration), toleration);
   }
   const sorted = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, toleration]) => toleration);
-  return [...sorted, { key: PARTITIONING_TAINT_KEY, operator: 'Exists', effect: 'NoExecute' }];
+  return [...sorted, { key: PARTITIONING_TAINT_KEY, operator: 'Exists' }];
 }

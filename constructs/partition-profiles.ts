@@ -1,11 +1,12 @@
-import type { NodePool } from '../api/types.ts';
-import type { PlanNode } from '../planner/types.ts';
+import type { DeviceResourceNaming, Isolation, NodePool } from '../api/types.ts';
 import { findProfile } from '../hardware/gpus.ts';
+import type { PlanNode, PlanReplica } from '../planner/types.ts';
+import { gpuResourceName } from './gpu-devices.ts';
 import { profileLabelValue } from './labels.ts';
 
 /**
- * What the node setup script (`scripts/partition-node.sh`) reads for one node: the value of the
- * node's key in the profiles ConfigMap, as one line of JSON.
+ * What the node scripts (`scripts/partition-node.sh`, `scripts/dcm-node.sh`) read for one node: the
+ * value of the node's key in the profiles ConfigMap, as one line of JSON.
  */
 export interface NodePartitionProfile {
   /** The PROFILE_LABEL value the node carries once partitioned. */
@@ -16,7 +17,25 @@ export interface NodePartitionProfile {
   readonly partitions: number;
   /** The profile of each physical GPU, in GPU index order. */
   readonly gpus: readonly string[];
+  /**
+   * The `amd.com/` allocatable the device plugin must advertise afterwards, by resource name; empty
+   * with env isolation (no device plugin).
+   */
+  readonly allocatable: Readonly<Record<string, number>>;
+  /** Replicas the plan places on this node, by model (the drain waits for the others to be Ready). */
+  readonly models: Readonly<Record<string, number>>;
 }
+
+/** What besides the node decides its entry. */
+export interface ProfileContext {
+  readonly deviceResourceNaming: DeviceResourceNaming;
+  readonly isolation: Isolation;
+  /** The plan's replicas (all nodes). */
+  readonly replicas: readonly PlanReplica[];
+}
+
+/** The ConfigMap key of the replicas placed per model, fleet-wide; `_` keeps it apart from host names. */
+export const MODEL_TOTALS_KEY = '_models';
 
 const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -24,18 +43,40 @@ function gpuProfileName(gpu: PlanNode['gpus'][number]): string {
   return `${gpu.profile.compute}-${gpu.profile.memory}`;
 }
 
-/** The node's entry; assumes `partitionPlanProblems` found nothing wrong with it. */
-export function nodePartitionProfile(node: PlanNode): NodePartitionProfile {
-  const gpus = node.gpus.map(gpuProfileName);
-  const partitions = gpus.reduce((sum, name) => sum + (findProfile(node.gpu, name)?.partitionsPerGpu ?? 0), 0);
-  const uniform = gpus.every((name) => name === gpus[0]);
-  return { label: profileLabelValue(node), profile: uniform ? (gpus[0] ?? '') : 'mixed', partitions, gpus };
+function countBy(keys: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const key of [...keys].sort()) counts[key] = (counts[key] ?? 0) + 1;
+  return counts;
 }
 
-/** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted. */
-export function partitionProfilesData(nodes: readonly PlanNode[]): Record<string, string> {
+/** The node's entry; assumes `partitionPlanProblems` found nothing wrong with it. */
+export function nodePartitionProfile(node: PlanNode, context: ProfileContext): NodePartitionProfile {
+  const gpus = node.gpus.map(gpuProfileName);
+  const perGpu = node.gpus.map((gpu) => findProfile(node.gpu, gpuProfileName(gpu))?.partitionsPerGpu ?? 0);
+  const partitions = perGpu.reduce((sum, count) => sum + count, 0);
+  const uniform = gpus.every((name) => name === gpus[0]);
+  const allocatable: Record<string, number> = {};
+  if (context.isolation === 'devicePlugin') {
+    node.gpus.forEach((gpu, position) => {
+      const name = gpuResourceName(gpu, context.deviceResourceNaming);
+      allocatable[name] = (allocatable[name] ?? 0) + (perGpu[position] ?? 0);
+    });
+  }
+  const models = countBy(context.replicas.filter((replica) => replica.node === node.name).map((replica) => replica.model));
+  return { label: profileLabelValue(node), profile: uniform ? (gpus[0] ?? '') : 'mixed', partitions, gpus, allocatable: sortedKeys(allocatable), models };
+}
+
+/** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted, and the model totals. */
+export function partitionProfilesData(nodes: readonly PlanNode[], context: ProfileContext): Record<string, string> {
   const sorted = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return Object.fromEntries(sorted.map((node) => [node.name, JSON.stringify(nodePartitionProfile(node))]));
+  return {
+    [MODEL_TOTALS_KEY]: JSON.stringify(countBy(context.replicas.map((replica) => replica.model))),
+    ...Object.fromEntries(sorted.map((node) => [node.name, JSON.stringify(nodePartitionProfile(node, context))])),
+  };
+}
+
+function sortedKeys(record: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.keys(record).sort().map((key) => [key, record[key] as number]));
 }
 
 /**

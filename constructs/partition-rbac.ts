@@ -36,12 +36,26 @@ export class PartitionRbac extends Construct {
       metadata: { name, labels },
       rules: [
         {
-          // `kubectl get node` reads the labels and taints; `kubectl label node` and `kubectl taint
-          // node` get and then patch. Node names are known at synth time, so only the plan's nodes.
+          // `kubectl get node` reads labels, taints and allocatable; `kubectl label|annotate|taint|
+          // cordon|uncordon node` get and then patch. Only the plan's nodes; NodeSelfPatchPolicy
+          // narrows the patch to the pod's own node.
           apiGroups: [''],
           resources: ['nodes'],
           resourceNames: [...props.nodeNames].sort(),
           verbs: ['get', 'patch'],
+        },
+        {
+          // `kubectl get pods --all-namespaces --field-selector spec.nodeName=NODE`: the pods holding
+          // GPUs on the node, in any namespace; `kubectl get pods -n MODELS -l MODEL`: moved replicas.
+          apiGroups: [''],
+          resources: ['pods'],
+          verbs: ['list'],
+        },
+        {
+          // `kubectl create --raw .../pods/NAME/eviction`: the drain, which PodDisruptionBudgets govern.
+          apiGroups: [''],
+          resources: ['pods/eviction'],
+          verbs: ['create'],
         },
       ],
     });
@@ -63,6 +77,13 @@ export class PartitionRbac extends Construct {
           apiGroups: [''],
           resources: ['events'],
           verbs: ['create'],
+        },
+        {
+          // The fleet-wide lock: `kubectl get lease`, `kubectl create -f -` of a free slot,
+          // `kubectl replace -f -` to take an expired one or release it (resourceVersion-checked).
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          verbs: ['get', 'create', 'update'],
         },
       ],
     });
@@ -93,6 +114,7 @@ export class PartitionRbac extends Construct {
   }
 }
 
-function withoutChartNamespace(object: ApiObject): void {
+/** A chart's namespace is stamped on every object, cluster-scoped ones too (cdk8s-core#731): drop it. */
+export function withoutChartNamespace(object: ApiObject): void {
   if (Chart.of(object).namespace !== undefined) object.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
 }

@@ -1,329 +1,96 @@
 #!/usr/bin/env bash
-# partition-node.sh: puts this node's AMD Instinct GPUs into the partition profile the plan gives it.
+# partition-node.sh: puts this node's AMD Instinct GPUs into the partition profile the plan gives it,
+# with amd-smi (the `builtin` partitioning backend).
 #
 # The only container of the aim-node-partitioner DaemonSet (constructs/node-partitioning.ts), one pod
-# per planned GPU node. It reconciles in a loop:
+# per planned GPU node. The disruption-safe rollout around the GPU change (moves Ready first, a
+# fleet-wide Lease, cordon, drain through the Eviction API, allocatable verified) is node-rollout.sh.
+# It reconciles in a loop:
 #
-#   1. Desired profile: $PROFILES_DIR/$NODE_NAME, a JSON document the compiler writes into the profiles
-#      ConfigMap: {"label","profile","partitions","gpus":["CPX-NPS4", ...]} (one entry per physical GPU).
-#      It is read once at start, so a plan change reaches a node through the DaemonSet's rolling update,
-#      one node at a time and gated by readiness (a container restarted after a crash reads the
-#      ConfigMap's current content, though).
-#   2. Current profile: `amd-smi static --partition --json` (compute and memory mode of every physical
-#      GPU, i.e. of every partition with PARTITION_ID 0) and `amd-smi list --json` (the logical GPUs).
-#   3. In profile: label the node (PROFILE_LABEL=<label>, PARTITION_STATE_LABEL=ready), remove a
-#      leftover PARTITIONING_TAINT_KEY taint, touch $READY_FILE (the readiness probe), then re-check
-#      every RECHECK_INTERVAL_SECONDS and relabel on drift.
-#   4. Out of profile: remove $READY_FILE, taint the node NoExecute (evicts model pods) and label it
-#      PARTITION_STATE_LABEL=partitioning, wait until `amd-smi process` shows no GPU process, set the
-#      memory mode when it differs and reload the driver, set the compute mode, verify the modes and
-#      the partition count, restart the device plugin pods on this node, label, untaint, touch
-#      $READY_FILE.
-#   5. Any failure: remove $READY_FILE, keep the taint, label PARTITION_STATE_LABEL=failed, create a
-#      Warning Event on the Node, exit 1. The kubelet restarts the pod with back-off and the next
-#      attempt starts again at step 1; the DaemonSet rollout stops at this node until it is fixed.
+#   1. Desired profile: $PROFILES_DIR/$NODE_NAME, JSON the compiler writes into the profiles ConfigMap
+#      (constructs/partition-profiles.ts): label, profile, partitions, one COMPUTE-MEMORY entry per
+#      physical GPU, the allocatable the device plugin must then advertise, and the model replicas
+#      planned on the node. Read once at start: a plan change rolls the DaemonSet.
+#   2. Current profile: `amd-smi static --partition --json` (modes of each physical GPU, i.e. of each
+#      partition with PARTITION_ID 0) and `amd-smi list --json` (the logical GPUs). A read with N/A
+#      modes is retried (READ_RETRIES); it is never taken for a different profile.
+#   3. In profile and ready: nothing changes. In profile but not ready (a change was interrupted, or
+#      the first run): restart the GPU Operator's operand pods on the node (device plugin, node
+#      labeller, exporter rediscover partitions only at start), wait until node allocatable equals
+#      the plan, uncordon, label ready.
+#   4. Out of profile, pre-flight (nothing on the node changes yet; a refusal leaves it in service
+#      with an Event and PARTITION_STATE_LABEL=unsupported): the GPU count matches the plan, every
+#      GPU lists the planned modes in available_compute_partition/available_memory_partition, the
+#      driver is not managed by KMM, and a reload can find amdgpu in the host's /lib/modules.
+#   5. Out of profile, change: wait for moved replicas, take a Lease, cordon, evict the pods holding
+#      GPUs, taint NoSchedule and delete the operand pods, wait until no process on the host holds a
+#      KFD context (/sys/class/kfd/kfd/proc lists them host-wide, unlike `amd-smi process`, which
+#      scans this container's /proc), then the critical section: set the memory mode and reload the
+#      driver if it differs, set the compute modes, verify modes and partition count. Then step 3.
+#   6. Any failure after the cordon: Event, PARTITION_STATE_LABEL=failed, exit 1; the node stays
+#      cordoned and keeps the Lease, so the fleet-wide rollout stops at it. The kubelet restarts the
+#      pod with back-off and the next attempt starts again at step 1.
 #
-# Idempotent: a pod that finds its node in profile changes nothing on the GPUs. A reboot (or any
-# driver reload) brings the GPUs back in their default compute mode; the pod restarts with the node,
-# step 2 finds the difference, and the profile is applied again. Until that first check the node
-# keeps its labels, so a model pod may start on the unpartitioned GPUs and is evicted when the taint
-# goes on.
+# Persisted across pod restarts (on the Node): the state label, the cordon annotation, and
+# RELOAD_ANNOTATION=<target label> set before a driver reload. A reload that did not reach its
+# target is not repeated on every restart: the next attempt fails ReloadAlreadyAttempted until a
+# person removes the annotation. A SIGTERM inside the critical section is deferred until it ends
+# (the pod's grace period is longer than the section can take).
 #
 # Driver reload, by the ROCm version `amd-smi version --json` reports (rocm_version):
 #   - 6.3 and 6.4: `amd-smi set --memory-partition` restarts amdgpu itself (it takes 40-140 s);
 #   - 7.0 and later: the set only records the mode, applied at the next driver load, so this script
-#     runs `modprobe -r amdgpu && modprobe amdgpu` (privileged container, host /lib/modules).
+#     runs `modprobe -r amdgpu && modprobe amdgpu` against the host's /lib/modules and
+#     /etc/modprobe.d (both mounted), so the host's module options apply.
 #   An unknown version takes the modprobe branch: a redundant reload of idle GPUs is harmless.
 # The compute mode is set again after every memory change because a reload may reset it (on MI300X
 # NPS4 forces CPX, and SPX is refused while NPS4 is active, hence memory first).
 #
-# Known pitfalls: GPU clients outside Kubernetes (gpuagent, a metrics exporter run by systemd) keep
-# the GPUs busy and end in a GpuBusy failure. amd-smi can report a refused set and still exit 0, so
-# the verification step, not the exit status, decides. ROCm 6.4.0/6.4.1 rejected
-# `--compute-partition CPX` unless run as root (the container runs as root).
+# amd-smi can report a refused set and still exit 0, so the verification, not the exit status,
+# decides. ROCm 6.4.0/6.4.1 rejected `--compute-partition CPX` unless run as root (it runs as root).
 #
-# Environment (every tool is looked up on PATH, so tests substitute amd-smi, kubectl, modprobe, sleep):
-#   NODE_NAME                 this node (downward API spec.nodeName)                      required
-#   PROFILE_LABEL, PARTITION_STATE_LABEL, PARTITIONING_TAINT_KEY  names from constructs/labels.ts  required
-#   PROFILES_DIR              mounted profiles ConfigMap        default /etc/aim-gpu-sharing/profiles
-#   READY_FILE                readiness marker                  default /tmp/partition-ready
-#   EVENT_NAMESPACE           namespace of the Events created   default default
+# Environment (tools are looked up on PATH, so tests substitute amd-smi, kubectl, modprobe, modinfo,
+# sleep; node-rollout.sh lists its own settings):
+#   RELOAD_ANNOTATION         names from constructs/labels.ts                               required
 #   DEVICE_PLUGIN_NAMESPACE   default kube-amd-gpu
-#   DEVICE_PLUGIN_SELECTOR    default daemonset-name=gpu-operator
-#   POLL_INTERVAL_SECONDS     default 10     DRAIN_TIMEOUT_SECONDS     default 600
-#   RELOAD_TIMEOUT_SECONDS    default 300    RECHECK_INTERVAL_SECONDS  default 300
-#   ONESHOT                   1: exit after the first reconcile instead of re-checking   default 0
+#   DEVICE_PLUGIN_SELECTOR    the GPU Operator's operand pods   default daemonset-name=gpu-operator
+#   AMD_SMI_TIMEOUT_SECONDS   default 60     RELOAD_TIMEOUT_SECONDS    default 300
+#   READ_RETRIES              default 3
+#   KFD_PROC_DIR              default /sys/class/kfd/kfd/proc
+#   AMDGPU_SYSFS_DIR          default /sys/module/amdgpu/drivers/pci:amdgpu
 set -Eeuo pipefail
 
-: "${NODE_NAME:?NODE_NAME must name this node}"
-: "${PROFILE_LABEL:?PROFILE_LABEL must be set}"
-: "${PARTITION_STATE_LABEL:?PARTITION_STATE_LABEL must be set}"
-: "${PARTITIONING_TAINT_KEY:?PARTITIONING_TAINT_KEY must be set}"
-PROFILES_DIR="${PROFILES_DIR:-/etc/aim-gpu-sharing/profiles}"
-READY_FILE="${READY_FILE:-/tmp/partition-ready}"
-EVENT_NAMESPACE="${EVENT_NAMESPACE:-default}"
+readonly EVENT_COMPONENT=aim-node-partitioner
+# shellcheck source-path=SCRIPTDIR source=node-rollout.sh
+source "$(dirname "${BASH_SOURCE[0]}")/node-rollout.sh"
+
+: "${RELOAD_ANNOTATION:?RELOAD_ANNOTATION must be set}"
 DEVICE_PLUGIN_NAMESPACE="${DEVICE_PLUGIN_NAMESPACE:-kube-amd-gpu}"
 DEVICE_PLUGIN_SELECTOR="${DEVICE_PLUGIN_SELECTOR:-daemonset-name=gpu-operator}"
-POLL_INTERVAL_SECONDS="${POLL_INTERVAL_SECONDS:-10}"
-DRAIN_TIMEOUT_SECONDS="${DRAIN_TIMEOUT_SECONDS:-600}"
+AMD_SMI_TIMEOUT_SECONDS="${AMD_SMI_TIMEOUT_SECONDS:-60}"
 RELOAD_TIMEOUT_SECONDS="${RELOAD_TIMEOUT_SECONDS:-300}"
-RECHECK_INTERVAL_SECONDS="${RECHECK_INTERVAL_SECONDS:-300}"
-ONESHOT="${ONESHOT:-0}"
+READ_RETRIES="${READ_RETRIES:-3}"
+KFD_PROC_DIR="${KFD_PROC_DIR:-/sys/class/kfd/kfd/proc}"
+AMDGPU_SYSFS_DIR="${AMDGPU_SYSFS_DIR:-/sys/module/amdgpu/drivers/pci:amdgpu}"
 
-readonly EVENT_COMPONENT=aim-node-partitioner
-
-# JSON parsing lives in python3: amd-smi is a Python program, so every image that has it has python3.
-IFS= read -r -d '' JSON_TOOL <<'PY' || true
-import json, re, sys
-from datetime import datetime, timezone
-
-
-def fail(message):
-    sys.stderr.write(message + "\n")
-    sys.exit(2)
-
-
-def load(text):
-    # amd-smi may print warnings before the document, so decode from the first position that parses.
-    decoder = json.JSONDecoder()
-    for start, char in enumerate(text):
-        if char in "[{":
-            try:
-                return decoder.raw_decode(text, start)[0]
-            except ValueError:
-                continue
-    fail("no JSON document in the input")
-
-
-def leaf(value):
-    # Newer amd-smi wraps numbers as {"value": N, "unit": "..."}.
-    return value.get("value") if isinstance(value, dict) and "value" in value else value
-
-
-def as_int(value):
-    try:
-        return int(leaf(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def mode(value):
-    value = leaf(value)
-    if not isinstance(value, str) or not value.strip():
-        return "N/A"
-    return value.strip().upper()
-
-
-def devices(doc):
-    # Older amd-smi prints a bare list (a bare object for one GPU); newer wraps it in {"gpu_data": [...]}.
-    if isinstance(doc, dict):
-        if "gpu_data" in doc:
-            doc = doc["gpu_data"]
-        elif "gpu" in doc:
-            doc = [doc]
-    if not isinstance(doc, list):
-        fail("unexpected amd-smi JSON layout")
-    return [device for device in doc if isinstance(device, dict)]
-
-
-def gpus(doc):
-    """One line per physical GPU: the logical index of its first partition, compute mode, memory mode."""
-    for position, device in enumerate(devices(doc)):
-        partition = device.get("partition")
-        partition = partition if isinstance(partition, dict) else device
-        partition_id = as_int(partition.get("partition_id"))
-        # ROCm 7.14's amd-smi renamed the compute partition to the accelerator partition.
-        compute = mode(partition.get("compute_partition", partition.get("accelerator_partition")))
-        # Secondary partitions have PARTITION_ID > 0; some versions also print N/A for their modes.
-        if partition_id == 0 or (partition_id is None and compute != "N/A"):
-            index = as_int(device.get("gpu"))
-            print(position if index is None else index, compute, mode(partition.get("memory_partition")))
-
-
-def count(doc):
-    print(len([device for device in devices(doc) if "gpu" in device]))
-
-
-def processes(doc):
-    """The number of GPU processes and who they are; an unrecognised entry counts (fail closed)."""
-    found = []
-    for device in devices(doc):
-        entries = device.get("process_list") or []
-        for entry in entries if isinstance(entries, list) else [entries]:
-            info = entry.get("process_info", entry) if isinstance(entry, dict) else entry
-            if isinstance(info, str) and info.strip().lower().startswith("no running processes"):
-                continue
-            if isinstance(info, dict):
-                found.append("%s(%s)" % (leaf(info.get("name", "?")), leaf(info.get("pid", "?"))))
-            else:
-                found.append(str(info).replace(" ", "_"))
-    print(len(found), ",".join(sorted(set(found))) or "-")
-
-
-def rocm(doc):
-    if isinstance(doc, list):
-        doc = doc[0] if doc and isinstance(doc[0], dict) else {}
-    match = re.match(r"\s*(\d+)\.(\d+)", str(leaf(doc.get("rocm_version", ""))))
-    print("%s %s" % (match.group(1), match.group(2)) if match else "unknown")
-
-
-def desired(doc):
-    try:
-        profiles = [str(gpu).split("-") for gpu in doc["gpus"]]
-        lines = [("label", doc["label"]), ("profile", doc["profile"]), ("partitions", int(doc["partitions"]))]
-    except (KeyError, TypeError, ValueError) as error:
-        fail("malformed profile: %r" % error)
-    memories = {profile[-1] for profile in profiles}
-    if not profiles or any(len(profile) != 2 for profile in profiles) or len(memories) != 1:
-        fail("malformed profile: gpus must be COMPUTE-MEMORY entries sharing one memory mode")
-    lines.append(("memory", memories.pop()))
-    lines += [("compute", profile[0]) for profile in profiles]
-    for key, value in lines:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", str(value)):
-            fail("malformed profile: %s %r" % (key, value))
-        print(key, value)
-
-
-def node(doc, profile_label, state_label, taint_key):
-    labels = (doc.get("metadata") or {}).get("labels") or {}
-    taints = (doc.get("spec") or {}).get("taints") or []
-    print("profile", labels.get(profile_label) or "-")
-    print("state", labels.get(state_label) or "-")
-    print("tainted", "true" if any(taint.get("key") == taint_key for taint in taints) else "false")
-
-
-def event(namespace, node_name, event_type, reason, message, component):
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(json.dumps({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": node_name + ".", "namespace": namespace},
-        # kubectl describe node matches Node events by uid == node name, as the kubelet writes them.
-        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": node_name},
-        "type": event_type,
-        "reason": reason,
-        "message": message[:1024],
-        "source": {"component": component, "host": node_name},
-        "reportingComponent": component,
-        "reportingInstance": node_name,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }))
-
-
-command, arguments = sys.argv[1], sys.argv[2:]
-if command == "event":
-    event(*arguments)
-else:
-    handlers = {"gpus": gpus, "count": count, "processes": processes, "rocm": rocm, "desired": desired, "node": node}
-    handlers[command](load(sys.stdin.read()), *arguments)
-PY
-
-REPORTED=0
-TERMINATING=0
-LAST_ERROR=''
-LAST_OUTPUT=''
-PAUSE_PID=''
-DESIRED_LABEL='' DESIRED_PROFILE='' DESIRED_MEMORY='' DESIRED_PARTITIONS=''
-DESIRED_COMPUTE=()
+NODE_EXTRA_KEYS=("$RELOAD_ANNOTATION")
 CURRENT_INDEX=() CURRENT_COMPUTE=() CURRENT_MEMORY=()
 CURRENT_PARTITIONS=''
-NODE_PROFILE='' NODE_STATE='' NODE_TAINTED=''
-
-log() {
-  TZ=UTC printf '%(%Y-%m-%dT%H:%M:%SZ)T %s\n' -1 "$*" >&2
-}
-
-json_tool() {
-  # -S: the standard library is all it needs, and skipping site-packages starts it faster.
-  python3 -S -c "$JSON_TOOL" "$@"
-}
-
-# Runs a command, copies its output to the log and keeps its last line for a failure message.
-run() {
-  local output status=0
-  output=$("$@" 2>&1) || status=$?
-  if [[ -n $output ]]; then
-    printf '%s\n' "$output" >&2
-  fi
-  LAST_OUTPUT=${output##*$'\n'}
-  return "$status"
-}
-
-# Sleeps in the background so that SIGTERM (pod deletion) is handled at once.
-pause() {
-  sleep "$1" &
-  PAUSE_PID=$!
-  wait "$PAUSE_PID"
-  PAUSE_PID=''
-}
-
-# A deleted pod is being replaced, not failing: stop without reporting; a taint stays for the next pod.
-on_term() {
-  TERMINATING=1
-  if [[ -n $PAUSE_PID ]]; then
-    kill "$PAUSE_PID" 2>/dev/null || true
-  fi
-  exit 143
-}
-
-emit_event() {
-  local event
-  if event=$(json_tool event "$EVENT_NAMESPACE" "$NODE_NAME" "$1" "$2" "$3" "$EVENT_COMPONENT") &&
-    kubectl create -f - <<<"$event" >/dev/null; then
-    return 0
-  fi
-  log "could not create the $1 Event $2"
-}
-
-# Reports the failure on the node (label and Event) and exits; the taint, if any, stays.
-fail() {
-  local reason=$1 message=$2
-  log "FAILED $reason: $message"
-  rm -f "$READY_FILE"
-  if ! kubectl label node "$NODE_NAME" "$PARTITION_STATE_LABEL=failed" --overwrite >/dev/null; then
-    log "could not label the node $PARTITION_STATE_LABEL=failed"
-  fi
-  emit_event Warning "$reason" "$message"
-  REPORTED=1
-  exit 1
-}
-
-on_exit() {
-  local status=$?
-  if ((status != 0 && !REPORTED && !TERMINATING)); then
-    fail PartitioningFailed "unexpected error (${LAST_ERROR:-exit status $status})"
-  fi
-}
 
 check_settings() {
-  local name
-  for name in POLL_INTERVAL_SECONDS DRAIN_TIMEOUT_SECONDS RELOAD_TIMEOUT_SECONDS RECHECK_INTERVAL_SECONDS; do
-    [[ ${!name} =~ ^[0-9]+$ ]] || fail InvalidSettings "$name must be a whole number of seconds, got '${!name}'"
-  done
-  ((POLL_INTERVAL_SECONDS > 0)) || fail InvalidSettings "POLL_INTERVAL_SECONDS must be at least 1"
+  check_rollout_settings
+  check_seconds AMD_SMI_TIMEOUT_SECONDS RELOAD_TIMEOUT_SECONDS READ_RETRIES
 }
 
-load_desired() {
-  local file="$PROFILES_DIR/$NODE_NAME" parsed key value
-  [[ -r $file ]] || fail NodeNotInPlan "no planned profile for node $NODE_NAME in $PROFILES_DIR"
-  parsed=$(json_tool desired <"$file") || fail InvalidProfile "cannot read the planned profile in $file"
-  while read -r key value; do
-    case $key in
-      label) DESIRED_LABEL=$value ;;
-      profile) DESIRED_PROFILE=$value ;;
-      partitions) DESIRED_PARTITIONS=$value ;;
-      memory) DESIRED_MEMORY=$value ;;
-      compute) DESIRED_COMPUTE+=("$value") ;;
-    esac
-  done <<<"$parsed"
+# amd-smi with a hard limit: a hung call (a wedged GPU, a driver in reset) must not hang the node.
+smi() {
+  timeout -k 5 "$AMD_SMI_TIMEOUT_SECONDS" amd-smi "$@"
 }
 
 # Fills CURRENT_INDEX/COMPUTE/MEMORY, one element per physical GPU; fails quietly so callers decide.
-read_modes() {
+read_modes_once() {
   local parsed index compute memory
-  parsed=$(amd-smi static --partition --json | json_tool gpus) || return 1
+  parsed=$(smi static --partition --json | json_tool gpus) || return 1
   CURRENT_INDEX=() CURRENT_COMPUTE=() CURRENT_MEMORY=()
   while read -r index compute memory; do
     [[ -n $index ]] || continue
@@ -333,22 +100,30 @@ read_modes() {
   done <<<"$parsed"
 }
 
-read_partition_count() {
-  CURRENT_PARTITIONS=$(amd-smi list --json | json_tool count)
+modes_known() {
+  ((${#CURRENT_COMPUTE[@]} > 0)) || return 1
+  [[ " ${CURRENT_COMPUTE[*]} ${CURRENT_MEMORY[*]} " != *" N/A "* ]]
 }
 
-read_node_state() {
-  local parsed key value
-  parsed=$(kubectl get node "$NODE_NAME" -o json |
-    json_tool node "$PROFILE_LABEL" "$PARTITION_STATE_LABEL" "$PARTITIONING_TAINT_KEY") ||
-    fail NodeReadFailed "cannot read node $NODE_NAME from the API server"
-  while read -r key value; do
-    case $key in
-      profile) NODE_PROFILE=$value ;;
-      state) NODE_STATE=$value ;;
-      tainted) NODE_TAINTED=$value ;;
-    esac
-  done <<<"$parsed"
+# A read that fails or shows N/A for a primary partition is retried: amd-smi and sysfs report N/A
+# transiently (during a reset, or with rocm-smi 6.4.1), and N/A is not a different profile.
+read_modes() {
+  local attempt
+  for ((attempt = 0; attempt <= READ_RETRIES; attempt++)); do
+    if read_modes_once && modes_known; then
+      return 0
+    fi
+    ((attempt == READ_RETRIES)) || pause "$POLL_INTERVAL_SECONDS"
+  done
+  return 1
+}
+
+read_modes_or_fail() {
+  read_modes || fail AmdSmiUnreadable "amd-smi static --partition gave no usable modes after $((READ_RETRIES + 1)) reads (last: $(describe_current))"
+}
+
+read_partition_count() {
+  CURRENT_PARTITIONS=$(smi list --json | json_tool count)
 }
 
 gpu_count_matches() {
@@ -396,49 +171,96 @@ describe_current() {
   fi
 }
 
-mark_ready() {
-  read_node_state
-  if [[ $NODE_PROFILE != "$DESIRED_LABEL" || $NODE_STATE != ready ]]; then
-    run kubectl label node "$NODE_NAME" "$PROFILE_LABEL=$DESIRED_LABEL" "$PARTITION_STATE_LABEL=ready" --overwrite ||
-      fail NodeLabelFailed "cannot label node $NODE_NAME: $LAST_OUTPUT"
-  fi
-  if [[ $NODE_TAINTED == true ]]; then
-    # By key alone: removes the taint whatever effect a person may have given it by hand.
-    run kubectl taint node "$NODE_NAME" "$PARTITIONING_TAINT_KEY-" ||
-      fail NodeTaintFailed "cannot remove the $PARTITIONING_TAINT_KEY taint: $LAST_OUTPUT"
-  fi
-  : >"$READY_FILE"
-}
+# ---------------------------------------------------------------------------------- pre-flight
 
-wait_until_idle() {
-  local waited=0 status busy users
-  while true; do
-    status=$(amd-smi process --json | json_tool processes) || fail AmdSmiFailed "amd-smi process --json failed"
-    read -r busy users <<<"$status"
-    if ((busy == 0)); then
-      return 0
-    fi
-    if ((waited >= DRAIN_TIMEOUT_SECONDS)); then
-      fail GpuBusy "GPUs still used by $busy process(es) after ${waited}s: $users"
-    fi
-    log "waiting for $busy GPU process(es) to exit: $users"
-    pause "$POLL_INTERVAL_SECONDS"
-    waited=$((waited + POLL_INTERVAL_SECONDS))
+# The modes each GPU accepts, from the driver (ROCm/amdgpu-docs, "available_compute_partition"):
+# an unsupported profile must be found before the node is drained, not after.
+check_available_modes() {
+  local files=() i computes memories
+  shopt -s nullglob
+  files=("$AMDGPU_SYSFS_DIR"/*/available_compute_partition)
+  shopt -u nullglob
+  ((${#files[@]} > 0)) ||
+    refuse ModesUnknown "cannot read the modes the GPUs accept ($AMDGPU_SYSFS_DIR/*/available_compute_partition is missing); not draining the node"
+  ((${#files[@]} == ${#DESIRED_COMPUTE[@]})) ||
+    refuse GpuCountMismatch "the driver lists ${#files[@]} GPUs in $AMDGPU_SYSFS_DIR, plan has ${#DESIRED_COMPUTE[@]}"
+  for i in "${!files[@]}"; do
+    computes=$(tr ',[:lower:]' ' [:upper:]' <"${files[i]}")
+    memories=$(tr ',[:lower:]' ' [:upper:]' <"$(dirname "${files[i]}")/available_memory_partition" 2>/dev/null) || memories=''
+    [[ " $computes " == *" ${DESIRED_COMPUTE[i]} "* ]] ||
+      refuse UnsupportedProfile "GPU $i ($(basename "$(dirname "${files[i]}")")) accepts compute modes ${computes//  / }, plan has ${DESIRED_COMPUTE[i]}; the node stays in service"
+    [[ " $memories " == *" $DESIRED_MEMORY "* ]] ||
+      refuse UnsupportedProfile "GPU $i ($(basename "$(dirname "${files[i]}")")) accepts memory modes ${memories:-none}, plan has $DESIRED_MEMORY; the node stays in service"
   done
 }
 
 # amd-smi of ROCm 6.3 and 6.4 restarts amdgpu itself after a memory partition change.
 amd_smi_reloads_driver() {
   local version major minor
-  version=$(amd-smi version --json | json_tool rocm) || version=unknown
+  version=$(smi version --json | json_tool rocm) || version=unknown
   read -r major minor <<<"$version"
   log "amd-smi reports ROCm $major${minor:+.$minor}"
   [[ $major == 6 && $minor =~ ^[0-9]+$ ]] && ((minor >= 3))
 }
 
+# Everything that can be known before the node is touched.
+preflight() {
+  if [[ -n $NODE_KMM ]]; then
+    refuse KmmManagedDriver "the amdgpu driver on this node is managed by KMM ($NODE_KMM): it is not in the host's /lib/modules and a reload from there would leave the node without GPUs. Partition KMM nodes with the GPU Operator's Device Config Manager: set the Fleet's spec.partitioning.backend: gpu-operator"
+  fi
+  gpu_count_matches ||
+    refuse GpuCountMismatch "amd-smi shows ${#CURRENT_COMPUTE[@]} GPUs, plan has ${#DESIRED_COMPUTE[@]}; repartitioning cannot bring GPUs back (check dmesg, a BMC video driver, the plan's gpusPerNode)"
+  check_available_modes
+  memory_matches && return 0
+  if [[ ${NODE_KEYS[$RELOAD_ANNOTATION]} == "$DESIRED_LABEL" ]]; then
+    fail ReloadAlreadyAttempted "a driver reload towards $DESIRED_PROFILE already ran on this node and did not reach it (now $(describe_current)); not reloading again: inspect the node, then remove the annotation $RELOAD_ANNOTATION to retry"
+  fi
+  amd_smi_reloads_driver && return 0
+  run timeout -k 5 "$AMD_SMI_TIMEOUT_SECONDS" modinfo -n amdgpu ||
+    refuse DriverNotInHostModules "amdgpu is not in the host's /lib/modules ($LAST_OUTPUT): a reload would unload the running driver and load none. Use the GPU Operator backend (spec.partitioning.backend: gpu-operator)"
+}
+
+# --------------------------------------------------------------------------------- GPU clients
+
+# The GPU Operator's operands (device plugin, node labeller, metrics exporter) keep the GPUs open and
+# discover partitions only at start. The NoSchedule taint keeps them off while the modes change;
+# it evicts nothing.
+stop_operands() {
+  taint_node "$PARTITIONING_TAINT_KEY=true:NoSchedule"
+  NODE_TAINTS[$PARTITIONING_TAINT_KEY]=NoSchedule
+  restart_operands
+}
+
+restart_operands() {
+  run kube delete pod -n "$DEVICE_PLUGIN_NAMESPACE" -l "$DEVICE_PLUGIN_SELECTOR" \
+    --field-selector "spec.nodeName=$NODE_NAME" --wait=false ||
+    fail DevicePluginRestartFailed "cannot restart the GPU Operator pods ($DEVICE_PLUGIN_SELECTOR): $LAST_OUTPUT"
+}
+
+# Every process with a KFD context, host-wide: evicted pods still exiting, systemd GPU services.
+wait_host_idle() {
+  local waited=0 pids=()
+  [[ -d $KFD_PROC_DIR ]] || fail KfdUnavailable "$KFD_PROC_DIR does not exist: cannot see which processes use the GPUs"
+  while true; do
+    shopt -s nullglob
+    pids=("$KFD_PROC_DIR"/*)
+    shopt -u nullglob
+    ((${#pids[@]} > 0)) || return 0
+    pids=("${pids[@]##*/}")
+    if ((waited >= DRAIN_TIMEOUT_SECONDS)); then
+      fail GpuBusy "${#pids[@]} process(es) still hold the GPUs after ${waited}s (host PIDs ${pids[*]}): a GPU client outside Kubernetes (gpuagent, a metrics exporter run by systemd) or a process ignoring termination"
+    fi
+    log "waiting for ${#pids[@]} process(es) with a KFD context to exit (host PIDs ${pids[*]})"
+    pause "$POLL_INTERVAL_SECONDS"
+    waited=$((waited + POLL_INTERVAL_SECONDS))
+  done
+}
+
+# ------------------------------------------------------------------------------- the GPU change
+
 wait_for_gpus() {
   local waited=0
-  until read_modes && gpu_count_matches; do
+  until read_modes_once && modes_known && gpu_count_matches; do
     if ((waited >= RELOAD_TIMEOUT_SECONDS)); then
       fail GpusMissingAfterReload "amd-smi shows ${#CURRENT_COMPUTE[@]} GPUs ${waited}s after the driver reload, plan has ${#DESIRED_COMPUTE[@]}"
     fi
@@ -449,15 +271,18 @@ wait_for_gpus() {
 
 set_memory_mode() {
   log "setting memory partition $DESIRED_MEMORY"
-  # amd-smi asks for a Y/N confirmation before changing the memory mode.
-  run amd-smi set --memory-partition "$DESIRED_MEMORY" <<<y ||
+  run kube annotate node "$NODE_NAME" "$RELOAD_ANNOTATION=$DESIRED_LABEL" --overwrite ||
+    fail NodeAnnotateFailed "cannot annotate node $NODE_NAME: $LAST_OUTPUT"
+  NODE_KEYS[$RELOAD_ANNOTATION]=$DESIRED_LABEL
+  # amd-smi asks for a Y/N confirmation; on ROCm 6.x the set includes the driver reload.
+  run timeout -k 5 "$RELOAD_TIMEOUT_SECONDS" amd-smi set --memory-partition "$DESIRED_MEMORY" <<<y ||
     fail MemoryPartitionSetFailed "amd-smi set --memory-partition $DESIRED_MEMORY failed: $LAST_OUTPUT"
   if amd_smi_reloads_driver; then
     log "amd-smi reloaded the driver"
   else
-    run modprobe -r amdgpu ||
+    run timeout -k 5 "$RELOAD_TIMEOUT_SECONDS" modprobe -r amdgpu ||
       fail DriverReloadFailed "modprobe -r amdgpu failed (a GPU client may still hold the device): $LAST_OUTPUT"
-    run modprobe amdgpu || fail DriverReloadFailed "modprobe amdgpu failed: $LAST_OUTPUT"
+    run timeout -k 5 "$RELOAD_TIMEOUT_SECONDS" modprobe amdgpu || fail DriverReloadFailed "modprobe amdgpu failed: $LAST_OUTPUT"
   fi
   wait_for_gpus
 }
@@ -466,24 +291,24 @@ set_memory_mode() {
 set_compute_modes() {
   local after_reload=$1 i
   if desired_is_uniform; then
-    run amd-smi set --gpu all --compute-partition "${DESIRED_COMPUTE[0]}" ||
+    run smi set --gpu all --compute-partition "${DESIRED_COMPUTE[0]}" ||
       fail ComputePartitionSetFailed "amd-smi set --compute-partition ${DESIRED_COMPUTE[0]} failed: $LAST_OUTPUT"
     return
   fi
   # Per GPU, addressed by the logical index of its first partition, which moves as modes change.
   for i in "${!DESIRED_COMPUTE[@]}"; do
-    read_modes || fail AmdSmiFailed "amd-smi static --partition --json failed"
+    read_modes || fail AmdSmiUnreadable "amd-smi static --partition gave no usable modes"
     gpu_count_matches ||
       fail PartitionVerificationFailed "amd-smi shows ${#CURRENT_COMPUTE[@]} GPUs, plan has ${#DESIRED_COMPUTE[@]}"
     if ((after_reload)) || [[ ${CURRENT_COMPUTE[i]} != "${DESIRED_COMPUTE[i]}" ]]; then
-      run amd-smi set --gpu "${CURRENT_INDEX[i]}" --compute-partition "${DESIRED_COMPUTE[i]}" ||
+      run smi set --gpu "${CURRENT_INDEX[i]}" --compute-partition "${DESIRED_COMPUTE[i]}" ||
         fail ComputePartitionSetFailed "amd-smi set --gpu ${CURRENT_INDEX[i]} --compute-partition ${DESIRED_COMPUTE[i]} failed: $LAST_OUTPUT"
     fi
   done
 }
 
-verify() {
-  read_modes || fail AmdSmiFailed "amd-smi static --partition --json failed"
+verify_partitions() {
+  read_modes_or_fail
   modes_match ||
     fail PartitionVerificationFailed "after partitioning, amd-smi reports $(describe_current), plan has $DESIRED_PROFILE"
   read_partition_count || fail AmdSmiFailed "amd-smi list --json failed"
@@ -491,61 +316,66 @@ verify() {
     fail PartitionVerificationFailed "amd-smi lists $CURRENT_PARTITIONS partitions after partitioning, plan has $DESIRED_PARTITIONS"
 }
 
-# The device plugin (and the GPU Operator's node labeller, which shares its label) discover
-# partitions only at start.
-restart_device_plugin() {
-  run kubectl delete pod -n "$DEVICE_PLUGIN_NAMESPACE" -l "$DEVICE_PLUGIN_SELECTOR" \
-    --field-selector "spec.nodeName=$NODE_NAME" --wait=false ||
-    fail DevicePluginRestartFailed "cannot restart the device plugin pods ($DEVICE_PLUGIN_SELECTOR): $LAST_OUTPUT"
+# --------------------------------------------------------------------------------- the sequence
+
+# The node's GPUs are in profile; bring the node back into service. Restarting the operands first
+# covers a pod killed between the mode change and their restart.
+finish() {
+  local was=${NODE_KEYS[$PARTITION_STATE_LABEL]}
+  if [[ ${NODE_KEYS[$CORDONED_ANNOTATION]} == true && -z $LOCK_HELD ]]; then acquire_lock; fi
+  restart_operands
+  untaint_node "$PARTITIONING_TAINT_KEY"
+  return_to_service
+  if [[ ${NODE_KEYS[$RELOAD_ANNOTATION]} != - ]]; then
+    run kube annotate node "$NODE_NAME" "$RELOAD_ANNOTATION-" || log "could not remove $RELOAD_ANNOTATION: $LAST_OUTPUT"
+  fi
+  [[ $was == ready ]] || emit_event Normal Partitioned "$DESIRED_PROFILE applied: $DESIRED_PARTITIONS partitions, allocatable verified"
 }
 
 repartition() {
-  local from memory_changed=0
+  local from
   from=$(describe_current)
+  preflight
   log "node is in $from, plan has $DESIRED_PROFILE: repartitioning"
-  rm -f "$READY_FILE"
-  run kubectl taint node "$NODE_NAME" "$PARTITIONING_TAINT_KEY=true:NoExecute" --overwrite ||
-    fail NodeTaintFailed "cannot taint node $NODE_NAME: $LAST_OUTPUT"
-  run kubectl label node "$NODE_NAME" "$PARTITION_STATE_LABEL=partitioning" --overwrite ||
-    fail NodeLabelFailed "cannot label node $NODE_NAME: $LAST_OUTPUT"
-  emit_event Normal Repartitioning "repartitioning from $from to $DESIRED_PROFILE; model pods are evicted"
-  wait_until_idle
+  wait_for_moves
+  acquire_lock
+  cordon_node
+  label_state draining || fail NodeLabelFailed "cannot label node $NODE_NAME"
+  emit_event Normal Repartitioning "repartitioning from $from to $DESIRED_PROFILE: evicting the pods that hold GPUs"
+  drain_gpu_pods
+  stop_operands
+  wait_host_idle
+  begin_critical
+  label_state partitioning || fail NodeLabelFailed "cannot label node $NODE_NAME"
+  NODE_KEYS[$PARTITION_STATE_LABEL]=partitioning
+  local memory_changed=0
   if ! memory_matches; then
     set_memory_mode
     memory_changed=1
   fi
   set_compute_modes "$memory_changed"
-  verify
-  restart_device_plugin
-  mark_ready
-  emit_event Normal Partitioned "$DESIRED_PROFILE applied: $DESIRED_PARTITIONS partitions"
+  verify_partitions
+  end_critical
+  finish
 }
 
 reconcile() {
-  read_modes || fail AmdSmiFailed "amd-smi static --partition --json failed"
+  read_modes_or_fail
+  read_node
   if ! modes_match; then
     repartition
     return
   fi
   read_partition_count || fail AmdSmiFailed "amd-smi list --json failed"
   # Right modes but missing partitions is not fixed by setting the same modes again (seen with a
-  # BMC video driver holding the GPU, or a driver regression); report it.
+  # BMC video driver holding the GPU, or a driver regression), nor by another reload: report it.
   ((CURRENT_PARTITIONS == DESIRED_PARTITIONS)) ||
     fail PartitionCountMismatch "node is in $DESIRED_PROFILE but amd-smi lists $CURRENT_PARTITIONS partitions, plan has $DESIRED_PARTITIONS"
-  mark_ready
+  if node_is_ready; then
+    mark_ready
+  else
+    finish
+  fi
 }
 
-main() {
-  trap 'LAST_ERROR="line $LINENO: $BASH_COMMAND"' ERR
-  trap on_exit EXIT
-  trap on_term TERM INT
-  check_settings
-  load_desired
-  while true; do
-    reconcile
-    [[ $ONESHOT != 1 ]] || break
-    pause "$RECHECK_INTERVAL_SECONDS"
-  done
-}
-
-main "$@"
+rollout_main "$@"

@@ -8,7 +8,7 @@ import { fleet, type K8sObject, PARTITIONER_IMAGE, realisticInput, smallInput, s
 const charts = synthFleet(realisticInput());
 const all = [...charts.values()].flat();
 const stageIds = [STAGES.namespaces.id, STAGES.nodeSetup.id, STAGES.serving.id, STAGES.monitoring.id];
-const CLUSTER_SCOPED = new Set(['Namespace', 'PriorityClass', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'PriorityClass', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 interface PodSpecAt {
   readonly where: string;

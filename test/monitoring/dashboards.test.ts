@@ -1,133 +1,141 @@
 import { describe, expect, it } from 'vitest';
-import { DASHBOARD_UID_MAX, dashboardUid, fleetDashboard, type FleetDashboardInput } from '../../constructs/dashboards.ts';
-import { monitoredInput } from './fixtures.ts';
+import { DASHBOARD_KINDS, DASHBOARD_UID_MAX, type DashboardInput, dashboardUid, fleetDashboards } from '../../constructs/dashboards.ts';
+import { monitoredInput, monitoringObjects, rulesOf } from './fixtures.ts';
 import { CUMULATIVE_METRICS, KNOWN_METRICS } from './known-metrics.ts';
 import { promql, withoutGrafanaVariables } from './promql.ts';
 
-const input = monitoredInput();
-const dashboardInput: FleetDashboardInput = {
-  fleetName: 'prod',
-  models: input.spec.models,
-  nodes: input.plan.nodes.map((n) => n.name),
-  vllmJob: 'aim-models/aim-vllm',
-  exporterJob: 'aim-system/aim-gpu-metrics-exporter',
+const dashboardInput: DashboardInput = { fleetName: 'prod', vllmJob: 'aim-models/aim-vllm', exporterJob: 'aim-system/aim-gpu-metrics-exporter' };
+const built = fleetDashboards(dashboardInput);
+const json = Object.fromEntries(built.map(({ kind, dashboard }) => [kind, JSON.parse(JSON.stringify(dashboard))]));
+const recorded = new Set(rulesOf(monitoringObjects(monitoredInput())!).flatMap(({ rule }) => (rule.record ? [rule.record] : [])));
+
+/**
+ * What each dashboard shows, top to bottom, in the order issue 11 lists it (one pattern per panel
+ * title): a user reads the plan-against-cluster figures before the detail.
+ */
+const READING_ORDER: Record<(typeof DASHBOARD_KINDS)[number], RegExp[]> = {
+  fleet: [/^Profile per node/, /^Allocatable partitions/, /^Partitioner state/, /^Partitions per mode/, /^Partition utilisation/, /^Memory used against planned/],
+  serving: [/^Throughput/, /^Time to first token/, /^Inter-token latency/, /^End-to-end request latency/, /^KV cache usage/, /^Queue length/, /^Preemptions/],
+  capacity: [/^GPUs used against lower bound/, /^KV headroom/, /^Unschedulable replicas/, /^Free partitions per pool and profile/, /^Replicas per node per model/],
 };
-const json = JSON.parse(JSON.stringify(fleetDashboard(dashboardInput)));
-const panels: any[] = json.panels;
-const graphs = panels.filter((p) => p.type !== 'row');
-const exprs: Array<{ where: string; expr: string }> = graphs.flatMap((p) => p.targets.map((t: any) => ({ where: `${p.id} ${p.title}`, expr: t.expr })));
 
-describe('fleet dashboard model', () => {
-  it('sets schemaVersion, a stable uid of at most 40 characters and no instance id', () => {
-    expect(json.schemaVersion).toBe(42);
-    expect(json.uid).toBe('aim-gpu-sharing-prod');
-    expect(json.id).toBeUndefined();
-    expect(json.templating.list.length).toBeGreaterThan(0);
-    expect(json.annotations).toEqual({ list: [] });
+const panelsOf = (kind: string): any[] => json[kind].panels;
+const graphsOf = (kind: string) => panelsOf(kind).filter((p) => p.type !== 'row');
+const exprsOf = (kind: string): Array<{ where: string; expr: string }> =>
+  graphsOf(kind).flatMap((p) => p.targets.map((t: any) => ({ where: `${kind} ${p.id} ${p.title}`, expr: t.expr })));
+const byReadingOrder = (a: any, b: any) => a.gridPos.y - b.gridPos.y || a.gridPos.x - b.gridPos.x;
+
+describe('the three dashboards', () => {
+  it('are fleet and partitions, model serving and capacity, each with its stable uid of at most 40 characters', () => {
+    expect(built.map((d) => d.kind)).toEqual(['fleet', 'serving', 'capacity']);
+    expect(built.map((d) => json[d.kind].uid)).toEqual(['aim-gpu-sharing-prod-fleet', 'aim-gpu-sharing-prod-serving', 'aim-gpu-sharing-prod-capacity']);
+    for (const { uid } of built) expect(uid.length).toBeLessThanOrEqual(DASHBOARD_UID_MAX);
+    expect(json.fleet.title).toBe('AIM GPU sharing: Fleet and partitions (prod)');
   });
 
-  it('gives every panel a unique id, in order, and a full grid position', () => {
-    const ids = panels.map((p) => p.id);
-    expect(ids).toEqual(ids.map((_, i) => i + 1));
-    for (const p of panels) {
-      expect(p.gridPos, `${p.id}`).toEqual({ h: expect.any(Number), w: expect.any(Number), x: expect.any(Number), y: expect.any(Number) });
-      expect(p.gridPos.x + p.gridPos.w, `${p.id}`).toBeLessThanOrEqual(24);
-    }
-  });
+  describe.each(DASHBOARD_KINDS)('%s', (kind) => {
+    const panels = panelsOf(kind);
+    const graphs = graphsOf(kind);
 
-  it('lays panels out without overlap', () => {
-    const cells = new Set<string>();
-    for (const p of panels) {
-      for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++) {
-        for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
-          expect(cells.has(`${x},${y}`), `panel ${p.id} at ${x},${y}`).toBe(false);
-          cells.add(`${x},${y}`);
+    it('sets schemaVersion and annotations, and no instance id', () => {
+      expect(json[kind].schemaVersion).toBe(42);
+      expect(json[kind].id).toBeUndefined();
+      expect(json[kind].annotations).toEqual({ list: [] });
+    });
+
+    it('queries through a prometheus data source variable', () => {
+      expect(json[kind].templating.list.find((v: any) => v.name === 'datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
+      for (const p of graphs) expect(p.datasource, `${p.id}`).toEqual({ type: 'prometheus', uid: '${datasource}' });
+    });
+
+    it('gives every panel a unique id, in order, and a grid position inside the 24 columns', () => {
+      expect(panels.map((p) => p.id)).toEqual(panels.map((_, i) => i + 1));
+      for (const p of panels) {
+        expect(p.gridPos, `${p.id}`).toEqual({ h: expect.any(Number), w: expect.any(Number), x: expect.any(Number), y: expect.any(Number) });
+        expect(p.gridPos.x + p.gridPos.w, `${p.id}`).toBeLessThanOrEqual(24);
+      }
+    });
+
+    it('lays panels out without overlap', () => {
+      for (const [i, a] of panels.entries()) {
+        for (const b of panels.slice(i + 1)) {
+          const apart =
+            a.gridPos.x + a.gridPos.w <= b.gridPos.x || b.gridPos.x + b.gridPos.w <= a.gridPos.x ||
+            a.gridPos.y + a.gridPos.h <= b.gridPos.y || b.gridPos.y + b.gridPos.h <= a.gridPos.y;
+          expect(apart, `${a.title} and ${b.title}`).toBe(true);
         }
       }
+    });
+
+    it('reads top to bottom, left to right, in the order the issue lists what it shows', () => {
+      const titles = [...graphs].sort(byReadingOrder).map((p) => p.title as string);
+      expect(titles).toHaveLength(READING_ORDER[kind].length);
+      titles.forEach((title, i) => expect(title).toMatch(READING_ORDER[kind][i]!));
+    });
+
+    it('parses every target as PromQL over metrics that exist or that its own recording rules record', () => {
+      const exprs = exprsOf(kind);
+      expect(exprs.length).toBeGreaterThanOrEqual(READING_ORDER[kind].length);
+      for (const { where, expr } of exprs) {
+        const facts = promql(withoutGrafanaVariables(expr));
+        expect(facts.errors, where).toEqual([]);
+        expect(facts.metrics.length, where).toBeGreaterThan(0);
+        expect(facts.metrics.filter((m) => !KNOWN_METRICS.has(m) && !recorded.has(m)), where).toEqual([]);
+        expect(facts.rated.filter((m) => !CUMULATIVE_METRICS.has(m)), where).toEqual([]);
+      }
+    });
+  });
+
+  it('fails the metric check on a name nobody exports (the check can fail)', () => {
+    const facts = promql('sum(vllm:gpu_cache_usage_perc) / aim:plan_nothing');
+    expect(facts.metrics.filter((m) => !KNOWN_METRICS.has(m) && !recorded.has(m))).toEqual(['vllm:gpu_cache_usage_perc', 'aim:plan_nothing']);
+  });
+
+  it('compares the cluster with the plan\'s recorded series on every dashboard', () => {
+    for (const kind of DASHBOARD_KINDS) {
+      const metrics = exprsOf(kind).flatMap(({ expr }) => promql(withoutGrafanaVariables(expr)).metrics);
+      expect(metrics.filter((m) => m.startsWith('aim:plan_')).length, kind).toBeGreaterThan(0);
     }
   });
 
-  it('queries through a prometheus data source variable', () => {
-    const variable = json.templating.list.find((v: any) => v.name === 'datasource');
-    expect(variable).toMatchObject({ type: 'datasource', query: 'prometheus' });
-    for (const p of graphs) expect(p.datasource, `${p.id}`).toEqual({ type: 'prometheus', uid: '${datasource}' });
-  });
-
-  it('offers a model variable read from vLLM\'s own series', () => {
-    const variable = json.templating.list.find((v: any) => v.name === 'model');
-    expect(variable).toMatchObject({ type: 'query', multi: true, includeAll: true, datasource: { type: 'prometheus', uid: '${datasource}' } });
-    const inner = /^label_values\((.*), model_name\)$/.exec(variable.query)![1]!;
-    expect(promql(inner)).toMatchObject({ errors: [], metrics: ['vllm:num_requests_running'] });
-  });
-
-  it('shows partitions, KV cache, running and waiting requests, and TTFT/ITL p99', () => {
-    const metrics = new Set(exprs.flatMap(({ expr }) => promql(withoutGrafanaVariables(expr)).metrics));
-    for (const name of [
-      'gpu_gfx_busy_instantaneous',
-      'gpu_total_vram',
-      'vllm:kv_cache_usage_perc',
-      'vllm:num_requests_running',
-      'vllm:num_requests_waiting',
-      'vllm:time_to_first_token_seconds_bucket',
-      'vllm:inter_token_latency_seconds_bucket',
-    ]) {
-      expect(metrics).toContain(name);
+  it('lists the planned models in the model variable, from the plan\'s own series', () => {
+    for (const kind of ['serving', 'capacity']) {
+      const variable = json[kind].templating.list.find((v: any) => v.name === 'model');
+      expect(variable).toMatchObject({ type: 'query', multi: true, includeAll: true, query: 'label_values(aim:plan_model_replicas, model)' });
     }
   });
 
-  it('parses every target as PromQL over metrics that exist, rating only counters and histograms', () => {
-    expect(exprs.length).toBeGreaterThan(8);
-    for (const { where, expr } of exprs) {
-      const facts = promql(withoutGrafanaVariables(expr));
-      expect(facts.errors, where).toEqual([]);
-      expect(facts.metrics.filter((m) => !KNOWN_METRICS.has(m)), where).toEqual([]);
-      expect(facts.rated.filter((m) => !CUMULATIVE_METRICS.has(m)), where).toEqual([]);
+  it('draws each latency p99 against the SLO the plan records for the same bound', () => {
+    const latency = graphsOf('serving').filter((p) => / p99 against SLO$/.test(p.title));
+    expect(latency.map((p) => [p.targets[0].expr.match(/vllm:(\w+)_bucket/)[1], p.targets[1].expr.match(/slo="(\w+)"/)[1]])).toEqual([
+      ['time_to_first_token_seconds', 'ttftSeconds'],
+      ['inter_token_latency_seconds', 'itlSeconds'],
+      ['e2e_request_latency_seconds', 'e2eSeconds'],
+    ]);
+    for (const p of latency) expect(p.targets[1].expr).toMatch(/^aim:plan_slo_seconds\{/);
+  });
+
+  it('limits the exporter panels to planned nodes', () => {
+    for (const { where, expr } of exprsOf('fleet').filter(({ expr }) => expr.includes('gpu_gfx_busy'))) {
+      expect(expr, where).toContain('aim:plan_node_profile');
     }
-  });
-
-  it('limits the partition panels to the planned nodes, escaped for the regex matcher', () => {
-    const gpuExprs = exprs.filter(({ expr }) => expr.includes('gpu_'));
-    expect(gpuExprs.length).toBeGreaterThan(0);
-    for (const { expr } of gpuExprs) expect(expr).toContain('hostname=~"gpu-node-01|gpu-node-02\\\\.dc1\\\\.example\\\\.com"');
-  });
-
-  it('draws each model\'s SLO as a threshold line on its latency panel, at the spec value', () => {
-    const ttft = graphs.find((p) => p.title === 'p99 time to first token');
-    const itl = graphs.find((p) => p.title === 'p99 inter-token latency');
-    const e2e = graphs.find((p) => p.title === 'p99 end-to-end request latency');
-    const bounds = (panel: any) =>
-      Object.fromEntries(
-        panel.fieldConfig.overrides.map((o: any) => [
-          o.matcher.options,
-          o.properties.find((p: any) => p.id === 'thresholds').value.steps.at(-1).value,
-        ]),
-      );
-    expect(bounds(ttft)).toEqual({ 'llama-8b': 0.5 });
-    expect(bounds(itl)).toEqual({ 'llama-8b': 0.05 });
-    expect(bounds(e2e)).toEqual({ 'qwen-32b': 30 });
-    for (const o of ttft.fieldConfig.overrides) expect(o.matcher.id).toBe('byName');
   });
 
   it('is a pure function of its input', () => {
-    expect(JSON.stringify(fleetDashboard(dashboardInput))).toBe(JSON.stringify(json));
-  });
-
-  it('fails without planned nodes', () => {
-    expect(() => fleetDashboard({ ...dashboardInput, nodes: [] })).toThrow('the fleet dashboard needs at least one planned node');
+    expect(JSON.stringify(fleetDashboards(dashboardInput).map((d) => d.dashboard))).toBe(JSON.stringify(built.map((d) => d.dashboard)));
   });
 });
 
 describe('dashboardUid', () => {
-  it('prefixes the fleet name', () => {
-    expect(dashboardUid('prod')).toBe('aim-gpu-sharing-prod');
+  it('joins the prefix, the fleet name and the dashboard', () => {
+    expect(dashboardUid('prod', 'capacity')).toBe('aim-gpu-sharing-prod-capacity');
   });
 
-  it('shortens long fleet names to 40 characters with a hash that keeps them apart', () => {
-    const a = dashboardUid('a-very-long-fleet-name-for-the-eu-west-cluster');
-    const b = dashboardUid('a-very-long-fleet-name-for-the-eu-west-cluster-2');
-    expect(a.length).toBeLessThanOrEqual(DASHBOARD_UID_MAX);
-    expect(b.length).toBeLessThanOrEqual(DASHBOARD_UID_MAX);
+  it('shortens long fleet names to 40 characters with a hash that keeps them apart, the dashboard kept', () => {
+    const a = dashboardUid('a-very-long-fleet-name-for-the-eu-west-cluster', 'serving');
+    const b = dashboardUid('a-very-long-fleet-name-for-the-eu-west-cluster-2', 'serving');
+    for (const uid of [a, b]) expect(uid.length).toBeLessThanOrEqual(DASHBOARD_UID_MAX);
     expect(a).not.toBe(b);
-    expect(a).toMatch(/^aim-gpu-sharing-a-very-long-[a-z-]*-[0-9a-f]{8}$/);
+    expect(a).toMatch(/^aim-gpu-sharing-a-very[a-z-]*-[0-9a-f]{8}-serving$/);
   });
 });

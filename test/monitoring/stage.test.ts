@@ -45,7 +45,9 @@ describe('monitoring stage', () => {
       'PrometheusRule/aim-models/llama-8b-slo',
       'PrometheusRule/aim-models/qwen-32b-slo',
       'PrometheusRule/aim-system/aim-gpu-plan',
-      'ConfigMap/aim-system/aim-gpu-sharing-prod',
+      'ConfigMap/aim-system/aim-gpu-sharing-prod-fleet',
+      'ConfigMap/aim-system/aim-gpu-sharing-prod-serving',
+      'ConfigMap/aim-system/aim-gpu-sharing-prod-capacity',
     ]);
   });
 
@@ -82,25 +84,32 @@ describe('monitoring stage', () => {
 });
 
 describe('dashboard provisioning', () => {
-  it('ships the dashboard as a ConfigMap with the sidecar label and a .json key', () => {
+  const UIDS = ['aim-gpu-sharing-prod-fleet', 'aim-gpu-sharing-prod-serving', 'aim-gpu-sharing-prod-capacity'];
+
+  it('ships each dashboard as a ConfigMap with the sidecar label and a .json key named by its uid', () => {
     const custom = monitoringObjects(monitoredInput({ grafana: 'sidecar', grafanaSidecarLabel: { grafana_dashboard: 'gpu' } }))!;
-    const configMap = custom.find((o) => o.kind === 'ConfigMap')!;
-    expect(configMap.metadata.labels).toMatchObject({ grafana_dashboard: 'gpu' });
-    expect(Object.keys(configMap.data)).toEqual(['aim-gpu-sharing-prod.json']);
-    const dashboard = JSON.parse(configMap.data['aim-gpu-sharing-prod.json']);
-    expect(dashboard.uid).toBe('aim-gpu-sharing-prod');
-    expect(Buffer.byteLength(Yaml.stringify(configMap))).toBeLessThan(262144);
+    const configMaps = custom.filter((o) => o.kind === 'ConfigMap');
+    expect(configMaps.map((c) => c.metadata.name)).toEqual(UIDS);
+    for (const configMap of configMaps) {
+      expect(configMap.metadata.labels).toMatchObject({ grafana_dashboard: 'gpu' });
+      expect(Object.keys(configMap.data)).toEqual([`${configMap.metadata.name}.json`]);
+      expect(JSON.parse(configMap.data[`${configMap.metadata.name}.json`]).uid).toBe(configMap.metadata.name);
+      expect(Buffer.byteLength(Yaml.stringify(configMap))).toBeLessThan(262144);
+    }
     expect(custom.filter((o) => o.kind === 'GrafanaDashboard')).toEqual([]);
   });
 
-  it('ships the dashboard as a GrafanaDashboard selecting the Fleet\'s Grafana instances in operator mode', () => {
+  it('ships each dashboard as a GrafanaDashboard selecting the Fleet\'s Grafana instances in operator mode', () => {
     const custom = monitoringObjects(monitoredInput({ grafana: 'operator', grafanaInstanceSelector: { dashboards: 'platform' } }))!;
-    const cr = custom.find((o) => o.kind === 'GrafanaDashboard')!;
-    expect(cr.apiVersion).toBe('grafana.integreatly.org/v1beta1');
-    expect(cr.metadata).toMatchObject({ name: 'aim-gpu-sharing-prod', namespace: 'aim-system' });
-    expect(cr.spec.instanceSelector).toEqual({ matchLabels: { dashboards: 'platform' } });
-    expect(cr.spec.allowCrossNamespaceImport).toBe(true);
-    expect(JSON.parse(cr.spec.json).uid).toBe('aim-gpu-sharing-prod');
+    const crs = custom.filter((o) => o.kind === 'GrafanaDashboard');
+    expect(crs.map((cr) => cr.metadata.name)).toEqual(UIDS);
+    for (const cr of crs) {
+      expect(cr.apiVersion).toBe('grafana.integreatly.org/v1beta1');
+      expect(cr.metadata.namespace).toBe('aim-system');
+      expect(cr.spec.instanceSelector).toEqual({ matchLabels: { dashboards: 'platform' } });
+      expect(cr.spec.allowCrossNamespaceImport).toBe(true);
+      expect(JSON.parse(cr.spec.json).uid).toBe(cr.metadata.name);
+    }
     expect(custom.filter((o) => o.kind === 'ConfigMap')).toEqual([]);
   });
 

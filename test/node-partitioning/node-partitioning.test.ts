@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Chart, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { PARTITION_STATE_LABEL, PARTITIONING_TAINT_KEY, PROFILE_LABEL } from '../../constructs/labels.ts';
+import {
+  CORDONED_ANNOTATION,
+  MODEL_LABEL,
+  PARTITION_STATE_LABEL,
+  PARTITIONING_TAINT_KEY,
+  PROFILE_LABEL,
+  RELOAD_ANNOTATION,
+} from '../../constructs/labels.ts';
 import {
   CONFIG_HASH_ANNOTATION,
   NodePartitioning,
@@ -30,8 +37,19 @@ const NODES = [
 ];
 const LABELS = { 'app.kubernetes.io/name': 'aim-node-partitioner', 'app.kubernetes.io/managed-by': 'aim-gpu-sharing' };
 
+const BASE: NodePartitioningProps = {
+  namespace: 'aim-system',
+  modelNamespace: 'aim-models',
+  image: IMAGE,
+  pools: POOLS,
+  nodes: NODES,
+  replicas: [],
+  deviceResourceNaming: 'mixed',
+  isolation: 'devicePlugin',
+};
+
 function synth(overrides: Partial<NodePartitioningProps> = {}, chart: Chart = Testing.chart()): Manifest[] {
-  new NodePartitioning(chart, 'Partitioning', { namespace: 'aim-system', image: IMAGE, pools: POOLS, nodes: NODES, ...overrides });
+  new NodePartitioning(chart, 'Partitioning', { ...BASE, ...overrides });
   return Testing.synth(chart);
 }
 
@@ -56,6 +74,8 @@ describe('NodePartitioning', () => {
       ['RoleBinding', 'aim-node-partitioner-events', 'aim-system'],
       ['Role', 'aim-node-partitioner-device-plugin', 'kube-amd-gpu'],
       ['RoleBinding', 'aim-node-partitioner-device-plugin', 'kube-amd-gpu'],
+      ['ValidatingAdmissionPolicy', 'aim-node-partitioner', undefined],
+      ['ValidatingAdmissionPolicyBinding', 'aim-node-partitioner', undefined],
       ['ConfigMap', 'aim-node-partitioner-profiles', 'aim-system'],
       ['ConfigMap', 'aim-node-partitioner-script', 'aim-system'],
       ['DaemonSet', 'aim-node-partitioner', 'aim-system'],
@@ -68,6 +88,8 @@ describe('NodePartitioning', () => {
     const subjects = [{ kind: 'ServiceAccount', name: 'aim-node-partitioner', namespace: 'aim-system' }];
     expect(find(manifests, 'ClusterRole', 'aim-node-partitioner').rules).toEqual([
       { apiGroups: [''], resources: ['nodes'], resourceNames: ['gpu-a', 'gpu-b', 'gpu-c'], verbs: ['get', 'patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
     ]);
     expect(find(manifests, 'ClusterRoleBinding', 'aim-node-partitioner')).toMatchObject({
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'aim-node-partitioner' },
@@ -75,7 +97,10 @@ describe('NodePartitioning', () => {
     });
     const events = find(manifests, 'Role', 'aim-node-partitioner-events');
     expect(events.metadata.namespace).toBe('aim-system');
-    expect(events.rules).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
+    expect(events.rules).toEqual([
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    ]);
     const devicePlugin = find(manifests, 'Role', 'aim-node-partitioner-device-plugin');
     expect(devicePlugin.metadata.namespace).toBe('gpu-operator');
     expect(devicePlugin.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete'] }]);
@@ -92,37 +117,62 @@ describe('NodePartitioning', () => {
     expect(manifests.filter((m) => /Role$/.test(m.kind))).toHaveLength(3);
   });
 
+  it('lets each pod patch only the Node it runs on, by its token\'s node-name claim', () => {
+    const manifests = synth();
+    const policy = find(manifests, 'ValidatingAdmissionPolicy', 'aim-node-partitioner');
+    expect(policy.apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes'] }]);
+    expect(policy.spec.matchConditions).toEqual([
+      { name: 'node-partitioner', expression: "request.userInfo.username == 'system:serviceaccount:aim-system:aim-node-partitioner'" },
+    ]);
+    expect(policy.spec.validations[0].expression).toBe(
+      "'authentication.kubernetes.io/node-name' in request.userInfo.extra && object.metadata.name in request.userInfo.extra['authentication.kubernetes.io/node-name']",
+    );
+    expect(find(manifests, 'ValidatingAdmissionPolicyBinding', 'aim-node-partitioner').spec).toEqual({ policyName: 'aim-node-partitioner', validationActions: ['Deny'] });
+  });
+
   it('keeps cluster-scoped objects out of a namespaced chart', () => {
     const manifests = synth({}, new Chart(Testing.app(), 'namespaced', { namespace: 'aim-system' }));
     expect(find(manifests, 'ClusterRole', 'aim-node-partitioner').metadata.namespace).toBeUndefined();
     expect(find(manifests, 'ClusterRoleBinding', 'aim-node-partitioner').metadata.namespace).toBeUndefined();
+    expect(find(manifests, 'ValidatingAdmissionPolicy', 'aim-node-partitioner').metadata.namespace).toBeUndefined();
+    expect(find(manifests, 'ValidatingAdmissionPolicyBinding', 'aim-node-partitioner').metadata.namespace).toBeUndefined();
     expect(find(manifests, 'Role', 'aim-node-partitioner-device-plugin').metadata.namespace).toBe('kube-amd-gpu');
   });
 
   it('maps each node to its planned profile, partition count and label', () => {
     const data = find(synth(), 'ConfigMap', 'aim-node-partitioner-profiles').data;
-    expect(Object.keys(data)).toEqual(['gpu-a', 'gpu-b', 'gpu-c']);
+    expect(Object.keys(data)).toEqual(['_models', 'gpu-a', 'gpu-b', 'gpu-c']);
     expect(JSON.parse(data['gpu-b'])).toEqual({
       label: 'cpx-nps4',
       profile: 'CPX-NPS4',
       partitions: 64,
       gpus: Array.from({ length: 8 }, () => 'CPX-NPS4'),
+      allocatable: { 'amd.com/cpx_nps4': 64 },
+      models: {},
     });
     expect(JSON.parse(data['gpu-a'])).toEqual({
       label: expect.stringMatching(/^mixed-[0-9a-f]{10}$/),
       profile: 'mixed',
       partitions: 9,
       gpus: ['SPX-NPS1', 'CPX-NPS1'],
+      allocatable: { 'amd.com/cpx_nps1': 8, 'amd.com/spx_nps1': 1 },
+      models: {},
     });
-    expect(JSON.parse(data['gpu-c'])).toEqual({ label: 'dpx-nps1', profile: 'DPX-NPS1', partitions: 2, gpus: ['DPX-NPS1'] });
+    expect(JSON.parse(data['gpu-c'])).toEqual({ label: 'dpx-nps1', profile: 'DPX-NPS1', partitions: 2, gpus: ['DPX-NPS1'], allocatable: { 'amd.com/dpx_nps1': 2 }, models: {} });
   });
 
-  it('ships the setup script file unchanged', () => {
+  it('ships the setup script and the files it sources, unchanged', () => {
     const data = find(synth(), 'ConfigMap', 'aim-node-partitioner-script').data;
-    expect(data).toEqual({ 'partition-node.sh': readFileSync(SCRIPT_PATH, 'utf8') });
+    const file = (name: string) => readFileSync(new URL(`../../constructs/scripts/${name}`, import.meta.url), 'utf8');
+    expect(data).toEqual({
+      'node-rollout.sh': file('node-rollout.sh'),
+      'node_json.py': file('node_json.py'),
+      'partition-node.sh': readFileSync(SCRIPT_PATH, 'utf8'),
+    });
   });
 
-  it('runs one privileged pod per planned node with only /dev and a read-only /lib/modules from the host', () => {
+  it('runs one privileged pod per planned node with /dev, /lib/modules and the modprobe options from the host', () => {
     const manifests = synth();
     const spec = podSpec(manifests);
     expect(spec.affinity).toEqual({
@@ -142,12 +192,16 @@ describe('NodePartitioning', () => {
     expect(spec.volumes.filter((volume: Manifest) => volume.hostPath)).toEqual([
       { name: 'host-dev', hostPath: { path: '/dev', type: 'Directory' } },
       { name: 'host-modules', hostPath: { path: '/lib/modules', type: 'Directory' } },
+      { name: 'host-etc-modprobe-d', hostPath: { path: '/etc/modprobe.d', type: 'DirectoryOrCreate' } },
+      { name: 'host-lib-modprobe-d', hostPath: { path: '/lib/modprobe.d', type: 'DirectoryOrCreate' } },
     ]);
     expect(container(manifests).volumeMounts).toEqual([
       { name: 'profiles', mountPath: '/etc/aim-gpu-sharing/profiles', readOnly: true },
       { name: 'script', mountPath: '/opt/aim-gpu-sharing', readOnly: true },
       { name: 'host-dev', mountPath: '/dev' },
       { name: 'host-modules', mountPath: '/lib/modules', readOnly: true },
+      { name: 'host-etc-modprobe-d', mountPath: '/etc/modprobe.d', readOnly: true },
+      { name: 'host-lib-modprobe-d', mountPath: '/lib/modprobe.d', readOnly: true },
     ]);
     expect(spec.volumes.filter((volume: Manifest) => volume.configMap)).toEqual([
       { name: 'profiles', configMap: { name: 'aim-node-partitioner-profiles' } },
@@ -159,11 +213,18 @@ describe('NodePartitioning', () => {
     expect(podSpec(synth()).tolerations).toEqual([
       { key: 'amd.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
       { key: 'dedicated', operator: 'Equal', value: 'inference', effect: 'NoExecute' },
-      { key: PARTITIONING_TAINT_KEY, operator: 'Exists', effect: 'NoExecute' },
+      { key: PARTITIONING_TAINT_KEY, operator: 'Exists' },
     ]);
   });
 
-  it('is ready only while the node is in its profile, and rolls one node at a time', () => {
+  it('gives a pod longer to stop than its critical section can take', () => {
+    const spec = podSpec(synth());
+    // 4 reloads of 300 s and (2 × 8 GPUs + 4) amd-smi calls of 60 s, plus 6 kubectl calls of 30 s.
+    expect(spec.terminationGracePeriodSeconds).toBe(4 * 300 + 20 * 60 + 180);
+    expect(podSpec(synth({ timeouts: { reloadSeconds: 100 } })).terminationGracePeriodSeconds).toBe(4 * 100 + 20 * 60 + 180);
+  });
+
+  it('is ready once running, and rolls one pod at a time (the Leases order the node changes)', () => {
     const manifests = synth();
     expect(container(manifests).readinessProbe).toEqual({
       exec: { command: ['cat', '/tmp/partition-ready'] },
@@ -186,7 +247,8 @@ describe('NodePartitioning', () => {
     const manifests = synth({
       devicePluginNamespace: 'gpu-operator',
       devicePluginSelector: 'app=amdgpu-device-plugin',
-      drainTimeoutSeconds: 900,
+      maxUnavailableNodes: 2,
+      timeouts: { drainSeconds: 900 },
     });
     expect(container(manifests).command).toEqual(['/bin/bash', '/opt/aim-gpu-sharing/partition-node.sh']);
     expect(container(manifests).image).toBe(IMAGE);
@@ -197,14 +259,30 @@ describe('NodePartitioning', () => {
       { name: 'PROFILE_LABEL', value: PROFILE_LABEL },
       { name: 'PARTITION_STATE_LABEL', value: PARTITION_STATE_LABEL },
       { name: 'PARTITIONING_TAINT_KEY', value: PARTITIONING_TAINT_KEY },
+      { name: 'CORDONED_ANNOTATION', value: CORDONED_ANNOTATION },
+      { name: 'MODEL_LABEL', value: MODEL_LABEL },
+      { name: 'MODEL_NAMESPACE', value: 'aim-models' },
       { name: 'PROFILES_DIR', value: '/etc/aim-gpu-sharing/profiles' },
       { name: 'READY_FILE', value: '/tmp/partition-ready' },
+      { name: 'LOCK_NAME', value: 'aim-node-partitioner' },
+      { name: 'MAX_UNAVAILABLE_NODES', value: '2' },
+      { name: 'LOCK_DURATION_SECONDS', value: expect.stringMatching(/^\d+$/) },
+      { name: 'POLL_INTERVAL_SECONDS', value: '10' },
+      { name: 'KUBECTL_TIMEOUT_SECONDS', value: '30' },
+      { name: 'MOVE_TIMEOUT_SECONDS', value: '1800' },
+      { name: 'DRAIN_TIMEOUT_SECONDS', value: '900' },
+      { name: 'ALLOCATABLE_TIMEOUT_SECONDS', value: '300' },
+      { name: 'RELOAD_ANNOTATION', value: RELOAD_ANNOTATION },
       { name: 'DEVICE_PLUGIN_NAMESPACE', value: 'gpu-operator' },
       { name: 'DEVICE_PLUGIN_SELECTOR', value: 'app=amdgpu-device-plugin' },
-      { name: 'DRAIN_TIMEOUT_SECONDS', value: '900' },
+      { name: 'AMD_SMI_TIMEOUT_SECONDS', value: '60' },
+      { name: 'RELOAD_TIMEOUT_SECONDS', value: '300' },
     ]);
-    const script = readFileSync(SCRIPT_PATH, 'utf8');
-    for (const { name } of env) expect(script).toContain(`\${${name}`);
+    // The Lease outlives everything done under it: two drains, the critical section, allocatable, the kubectl calls.
+    const lease = Number(env.find((e: Manifest) => e.name === 'LOCK_DURATION_SECONDS').value);
+    expect(lease).toBeGreaterThan(2 * 900 + 4 * 300 + 20 * 60 + 300);
+    const scripts = readFileSync(SCRIPT_PATH, 'utf8') + readFileSync(new URL('../../constructs/scripts/node-rollout.sh', import.meta.url), 'utf8');
+    for (const { name } of env) expect(scripts).toContain(`\${${name}`);
   });
 
   it('changes the config hash when the plan changes, and only then', () => {
@@ -214,6 +292,11 @@ describe('NodePartitioning', () => {
     expect(hash(synth())).toBe(before);
     const replanned = [uniformNode('gpu-b', 'mi300x', 'SPX-NPS1'), ...NODES.slice(1)];
     expect(hash(synth({ nodes: replanned }))).not.toBe(before);
+    // Replica counts reach the pods through the mounted ConfigMap, without a restart.
+    const replica = { id: 'm#0', model: 'm', node: 'gpu-b', precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] } as const;
+    const scaled = synth({ replicas: [replica] });
+    expect(hash(scaled)).toBe(before);
+    expect(find(scaled, 'ConfigMap', 'aim-node-partitioner-profiles').data._models).toBe('{"m":1}');
   });
 
   it('accepts an image pinned by digest only', () => {
@@ -247,9 +330,10 @@ describe('NodePartitioning', () => {
       expect(build({ devicePluginSelector: ' ' })).toThrow('devicePluginSelector: must not be empty');
     });
 
-    it('fails when the drain timeout is not a positive whole number of seconds', () => {
-      expect(build({ drainTimeoutSeconds: 0 })).toThrow('drainTimeoutSeconds: must be a whole number of seconds >= 1, got 0');
-      expect(build({ drainTimeoutSeconds: 1.5 })).toThrow('got 1.5');
+    it('fails when a timeout is not a positive whole number of seconds, or no node may be unavailable', () => {
+      expect(build({ timeouts: { drainSeconds: 0 } })).toThrow('timeouts.drainSeconds: must be a whole number of seconds >= 1, got 0');
+      expect(build({ timeouts: { amdSmiSeconds: 1.5 } })).toThrow('got 1.5');
+      expect(build({ maxUnavailableNodes: 0 })).toThrow('maxUnavailableNodes: must be a whole number >= 1, got 0');
     });
 
     it('fails when a node belongs to no known pool or is not listed in its pool', () => {
@@ -272,10 +356,10 @@ describe('NodePartitioning', () => {
 
     it('reports every problem at once, each naming the construct path', () => {
       const duplicate = uniformNode('gpu-a', 'mi300x', 'SPX-NPS1');
-      expect(build({ image: 'partitioner', drainTimeoutSeconds: -1, nodes: [duplicate, duplicate] })).toThrow(
+      expect(build({ image: 'partitioner', timeouts: { drainSeconds: -1 }, nodes: [duplicate, duplicate] })).toThrow(
         [
           '[test/Partitioning] image: "partitioner" must be pinned by a tag other than latest or by an @sha256 digest',
-          '[test/Partitioning] drainTimeoutSeconds: must be a whole number of seconds >= 1, got -1',
+          '[test/Partitioning] timeouts.drainSeconds: must be a whole number of seconds >= 1, got -1',
           '[test/Partitioning] node "gpu-a": appears more than once in the plan',
         ].join('\n'),
       );

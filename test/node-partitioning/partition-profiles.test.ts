@@ -7,31 +7,50 @@ import {
 } from '../../constructs/partition-profiles.ts';
 import { nodePool, planNode, uniformNode } from './fixtures.ts';
 
+const CONTEXT = { deviceResourceNaming: 'single', isolation: 'devicePlugin', replicas: [] } as const;
+
 describe('nodePartitionProfile', () => {
   it('counts the partitions of every GPU from the catalog', () => {
-    expect(nodePartitionProfile(uniformNode('apu-1', 'mi300a', 'CPX-NPS1', 4, 'MI300A'))).toMatchObject({
+    expect(nodePartitionProfile(uniformNode('apu-1', 'mi300a', 'CPX-NPS1', 4, 'MI300A'), CONTEXT)).toMatchObject({
       profile: 'CPX-NPS1',
       partitions: 24,
     });
-    expect(nodePartitionProfile(planNode('gpu-a', 'mi300x', ['SPX-NPS1', 'QPX-NPS1', 'CPX-NPS1']))).toEqual({
+    expect(nodePartitionProfile(planNode('gpu-a', 'mi300x', ['SPX-NPS1', 'QPX-NPS1', 'CPX-NPS1']), CONTEXT)).toEqual({
       label: profileLabelValue(planNode('gpu-a', 'mi300x', ['SPX-NPS1', 'QPX-NPS1', 'CPX-NPS1'])),
       profile: 'mixed',
       partitions: 13,
       gpus: ['SPX-NPS1', 'QPX-NPS1', 'CPX-NPS1'],
+      allocatable: { 'amd.com/gpu': 13 },
+      models: {},
     });
   });
 
+  it('expects the allocatable the device plugin advertises under each naming, and none without it', () => {
+    const node = planNode('gpu-a', 'mi300x', ['SPX-NPS1', 'CPX-NPS1', 'CPX-NPS1']);
+    expect(nodePartitionProfile(node, CONTEXT).allocatable).toEqual({ 'amd.com/gpu': 17 });
+    expect(nodePartitionProfile(node, { ...CONTEXT, deviceResourceNaming: 'mixed' }).allocatable).toEqual({ 'amd.com/cpx_nps1': 16, 'amd.com/spx_nps1': 1 });
+    expect(nodePartitionProfile(node, { ...CONTEXT, isolation: 'env' }).allocatable).toEqual({});
+  });
+
+  it('counts the replicas placed on the node, by model', () => {
+    const replica = (id: string, node: string) => ({ id, model: id.split('#')[0]!, node, precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] }) as const;
+    const replicas = [replica('b#0', 'gpu-a'), replica('a#0', 'gpu-a'), replica('a#1', 'gpu-b'), replica('a#2', 'gpu-a')];
+    expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1'), { ...CONTEXT, replicas }).models).toEqual({ a: 2, b: 1 });
+    expect(partitionProfilesData([uniformNode('gpu-a', 'mi300x', 'SPX-NPS1')], { ...CONTEXT, replicas })._models).toBe('{"a":3,"b":1}');
+  });
+
   it('labels a uniform node with its lower-case profile', () => {
-    expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1')).label).toBe('spx-nps1');
+    expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1'), CONTEXT).label).toBe('spx-nps1');
   });
 });
 
 describe('partitionProfilesData', () => {
   it('keys one JSON line per node, sorted by node name', () => {
-    const data = partitionProfilesData([uniformNode('gpu-b', 'p', 'SPX-NPS1', 1), uniformNode('gpu-a', 'p', 'CPX-NPS4', 1)]);
+    const data = partitionProfilesData([uniformNode('gpu-b', 'p', 'SPX-NPS1', 1), uniformNode('gpu-a', 'p', 'CPX-NPS4', 1)], CONTEXT);
     expect(data).toEqual({
-      'gpu-a': '{"label":"cpx-nps4","profile":"CPX-NPS4","partitions":8,"gpus":["CPX-NPS4"]}',
-      'gpu-b': '{"label":"spx-nps1","profile":"SPX-NPS1","partitions":1,"gpus":["SPX-NPS1"]}',
+      _models: '{}',
+      'gpu-a': '{"label":"cpx-nps4","profile":"CPX-NPS4","partitions":8,"gpus":["CPX-NPS4"],"allocatable":{"amd.com/gpu":8},"models":{}}',
+      'gpu-b': '{"label":"spx-nps1","profile":"SPX-NPS1","partitions":1,"gpus":["SPX-NPS1"],"allocatable":{"amd.com/gpu":1},"models":{}}',
     });
   });
 });
