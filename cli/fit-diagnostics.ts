@@ -3,6 +3,7 @@ import { plural } from '../api/words.ts';
 import type { Diagnostic, Model, ModelSpec, NodePool, Spec } from '../api/types.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { planHeuristic, poolCapacity } from '../planner/plan.ts';
+import { NEVER_FITS } from '../planner/reasons.ts';
 import type { Plan } from '../planner/types.ts';
 import { reservedGiB } from '../sizing/budget.ts';
 import { type SizedModel, sizeDemands } from '../sizing/demand.ts';
@@ -37,7 +38,9 @@ export function fitDiagnostics(spec: Spec, plan: Plan, catalog: ModelCatalog, si
     }
     const binding = outs[0] ?? fallbackField(model, reason);
     const message =
-      `${count} of ${plural(model.spec.replicas, 'replica')} of ${name} cannot be placed: ${reason}; ${need(spec, plan, sized, name)}; ` +
+      `${count} of ${plural(model.spec.replicas, 'replica')} of ${name} cannot be placed: ${reason}; ` +
+      // An out-of-capacity reason already states the planned rank's need; a never-fits one the least any option needs.
+      (reason.startsWith(NEVER_FITS) ? `${leastNeed(spec, sized, name)}; ` : '') +
       (outs.length > 0 ? `ways out (each checked by planning with it): ${outs.map((o) => o.text).join('; ')}` : 'no single change to the model or its pools places them: add nodes');
     return [diagnostic(binding.at, severity, binding.field, message)];
   });
@@ -60,20 +63,14 @@ interface WayOut extends Binding {
 }
 
 function fallbackField(model: Model, reason: string): Binding {
-  const field = reason.startsWith('never fits') ? (model.spec.precision !== undefined ? 'spec.precision' : 'spec.model') : 'spec.replicas';
+  const field = reason.startsWith(NEVER_FITS) ? (model.spec.precision !== undefined ? 'spec.precision' : 'spec.model') : 'spec.replicas';
   return { field, at: model.source.at(field) };
 }
 
-/** What one rank needs, headroom included: at the planned option, or the least any option needs. */
-function need(spec: Spec, plan: Plan, sized: readonly SizedModel[], name: string): string {
+/** The least one rank of any of the model's options needs, headroom included. */
+function leastNeed(spec: Spec, sized: readonly SizedModel[], name: string): string {
   const headroom = spec.fleet.spec.planning.headroomPercent;
   const options = sized.find((s) => s.demand.model === name)!.demand.options;
-  const planned = plan.models.find((m) => m.name === name);
-  const option = planned && options.find((o) => o.precision === planned.precision && o.tensorParallel === planned.tensorParallel);
-  if (option) {
-    const t = option.tensorParallel;
-    return `needs ${plural(t, 'partition')} of ≥ ${gib(reservedGiB(option.memoryGiBPerPartition, headroom))} GiB (${headroom}% headroom included) on one node`;
-  }
   const least = options.reduce((a, b) => (b.memoryGiBPerPartition < a.memoryGiBPerPartition ? b : a));
   return `needs ≥ ${gib(reservedGiB(least.memoryGiBPerPartition, headroom))} GiB per rank at best (${least.precision}, tensorParallel ${least.tensorParallel}, ${headroom}% headroom included)`;
 }

@@ -259,7 +259,7 @@ export function writePlan(
   }
   for (const r of unschedulable) {
     const replica = state.replicas[r]!;
-    left.push({ id: replica.id, model: replica.modelName, reason: outOfCapacityReason(state, r) });
+    left.push({ id: replica.id, model: replica.modelName, reason: outOfCapacityReason(state, r, setup.headroomPercent) });
   }
   const placed = state.replicas.filter((r) => state.replicaNode[r.index]! >= 0);
   return buildPlan(state, {

@@ -9,12 +9,15 @@ import type { FleetState } from './fleet.ts';
  * "out of capacity" (it would fit, but the partitions it needs are taken).
  */
 
+/** How every "never fits" reason starts (diagnostics tell the two kinds apart by it). */
+export const NEVER_FITS = 'never fits';
+
 export function neverFitsReason(model: ResolvedModel, layouts: readonly PoolLayout[], headroomPercent: number): string {
   const { demand } = model;
-  if (demand.options.length === 0) return 'never fits: sizing gave it no precision and tensor parallelism to run at';
-  if (model.pools.length === 0) return `never fits: none of its pools exist (${demand.pools.join(', ')})`;
+  if (demand.options.length === 0) return `${NEVER_FITS}: sizing gave it no precision and tensor parallelism to run at`;
+  if (model.pools.length === 0) return `${NEVER_FITS}: none of its pools exist (${demand.pools.join(', ')})`;
   const clauses = model.pools.map((p) => poolClause(model, layouts[p]!, headroomPercent));
-  return `never fits: ${clauses.join('; ')}`;
+  return `${NEVER_FITS}: ${clauses.join('; ')}`;
 }
 
 function poolClause(model: ResolvedModel, layout: PoolLayout, headroomPercent: number): string {
@@ -40,17 +43,15 @@ function poolClause(model: ResolvedModel, layout: PoolLayout, headroomPercent: n
   );
 }
 
-/** For a replica the planner could not place although its option fits the pools' profiles. */
-export function outOfCapacityReason(state: FleetState, r: number): string {
+/**
+ * For a replica the planner could not place although its option fits the pools' profiles: what one
+ * rank reserves (headroom included, the figure `validate` states) and what holds the partitions.
+ */
+export function outOfCapacityReason(state: FleetState, r: number, headroomPercent: number): string {
   const replica = state.replicas[r]!;
   const pools = replica.ranges.flatMap((range, p) => (range.lo <= range.hi ? [p] : []));
   const t = replica.tensorParallel;
-  const partitions = `${t} partition${t === 1 ? '' : 's'}`;
-  const sizes = pools.map((p) => `${gib(state.layouts[p]!.shapes[replica.ranges[p]!.hi]!.memoryGiB)} GiB`);
-  const need =
-    pools.length === 1
-      ? `needs ${partitions} of ≥ ${sizes[0]} on one node`
-      : `needs ${partitions} on one node, of ${pools.map((p, i) => `≥ ${sizes[i]} in pool ${state.layouts[p]!.capacity.name}`).join(' or ')}`;
+  const need = `needs ${t} partition${t === 1 ? '' : 's'} of ≥ ${gib(replica.reservedGiB)} GiB (${headroomPercent}% headroom included) on one node`;
   const blockers = pools.map((p) => poolBlocker(state, p, replica.priority));
   return `out of capacity: ${need}; ${blockers.join('; ')}`;
 }

@@ -175,8 +175,8 @@ describe('aim-gpu validate on specs that load but cannot be served', CLI_RUNS, (
     {
       fixture: 'impossible-fit',
       line:
-        'models.yaml:7:14: error: spec.precision: 1 of 1 replica of deepseek-v3 cannot be placed: never fits: no profile of pool mi300x has partitions of ≥ 245.13 GiB (largest: SPX-NPS1, 192 GiB × 0.95 usable); ' +
-        'needs ≥ 245.13 GiB per rank at best (bf16, tensorParallel 8, 5% headroom included); ways out (each checked by planning with it): precision: fp8; maxModelLen ≤ 8192; concurrency ≤ 2',
+        'models.yaml:7:14: error: spec.precision: 1 of 1 replica of deepseek-v3 cannot be placed: never fits: no profile of pool mi300x has partitions of ≥ 238.96 GiB (largest: SPX-NPS1, 192 GiB × 0.94 given to vLLM); ' +
+        'needs ≥ 238.96 GiB per rank at best (bf16, tensorParallel 8, 5% headroom included); ways out (each checked by planning with it): precision: fp8; maxModelLen ≤ 8192; concurrency ≤ 2',
     },
   ])('fails on $fixture with one positioned error and exit code 1', async ({ fixture, line }) => {
     const dir = `test/fixtures/specs/bad/${fixture}`;

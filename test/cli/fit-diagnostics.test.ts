@@ -61,9 +61,9 @@ describe('fit diagnostics', () => {
   });
 
   it('states the need of a model that never fits and the precision or context that would fit', () => {
-    const lines = diagnose(pool('[SPX-NPS1, CPX-NPS4]', 8), model('big', 'meta-llama/Llama-3.3-70B-Instruct', '  precision: bf16\n  maxModelLen: 131072\n  concurrency: 4\n  tensorParallel: 1\n'));
+    const lines = diagnose(pool('[SPX-NPS1, CPX-NPS4]', 8), model('big', 'meta-llama/Llama-3.3-70B-Instruct', '  precision: bf16\n  maxModelLen: 32768\n  concurrency: 4\n  tensorParallel: 1\n'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/error: spec\.tensorParallel: 1 of 1 replica of big cannot be placed: never fits: .*needs ≥ [\d.]+ GiB per rank at best \(bf16, tensorParallel 1, 5% headroom included\)/);
-    expect(lines[0]).toMatch(/ways out \(each checked by planning with it\): tensorParallel: auto .*; precision: fp8; maxModelLen ≤ \d+$/);
+    expect(lines[0]).toMatch(/ways out \(each checked by planning with it\): tensorParallel: auto .*; precision: fp8; maxModelLen ≤ \d+; concurrency ≤ \d+$/);
   });
 });

@@ -145,7 +145,7 @@ describe('planHeuristic: priorities and unschedulable replicas', () => {
       {
         id: 'low#0',
         model: 'low',
-        reason: 'out of capacity: needs 1 partition of ≥ 192 GiB on one node; pool mi300x has none free after higher-priority models',
+        reason: 'out of capacity: needs 1 partition of ≥ 140.18 GiB (5% headroom included) on one node; pool mi300x has none free after higher-priority models',
       },
     ]);
     expect(plan.replicas.map((r) => r.model)).toEqual(Array(8).fill('crit'));

@@ -56,14 +56,14 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   },
   'priority-preemption': {
     nowScheduled: ['batch#2', 'batch#3'],
-    unschedulable: ['small#6 evicted: preempted by batch, priority high', 'small#7 evicted: preempted by batch, priority high'],
+    unschedulable: ['small#12 evicted: preempted by batch, priority high', 'small#13 evicted: preempted by batch, priority high'],
     restarts: ['InferenceService aim-models/batch-node-b: batch#0,batch#1: priority aim-low → aim-high'],
-    models: ['batch 2→4 up 0', 'small 12→10 up 10'],
+    models: ['batch 2→4 up 0', 'small 20→18 up 18'],
   },
   // Spread kept a replica of each model on node-a: both stay up while node-b goes.
   'remove-node': {
     nodes: { added: [], removed: ['node-b'] },
-    moved: ['chat#1 node-b[0.0] → node-a[1.2]', 'small#1 node-b[0.1] → node-a[1.3]'],
+    moved: ['chat#1 node-b[0.0] → node-a[0.6]', 'small#1 node-b[0.1] → node-a[0.7]'],
     rollouts: [PARTITIONER],
     models: ['chat 2→2 up 1', 'small 2→2 up 1'],
   },

@@ -47,9 +47,17 @@ describe('explainModel', () => {
   });
 
   it("applies the planner's headroom and usable fraction: a rank that fits bare may not fit with headroom", () => {
-    // 13.38 GiB at TP 2 fits 16 GiB × 0.85 = 13.6 bare, not with 5% headroom (14.05 GiB): TP 4 then.
-    const fit = explainModel(catalog, LLAMA, { precision: 'bf16' }).fits.find((f) => f.gpu === 'MI300A' && f.profile === 'CPX-NPS1')!;
-    expect(fit).toMatchObject({ fits: true, tensorParallel: 4, gpusPerReplica: 0.67 }); // 4 of the 6 CPX partitions of a GPU
+    // Llama-3.1-8B bf16 at 40960 tokens needs 20.7 GiB at degree 1: under the 21.6 GiB vLLM is given on an
+    // MI300X CPX partition bare, over it with 5% headroom (21.74 GiB); the planner then uses degree 2.
+    const on = (opts: Parameters<typeof explainModel>[2]) =>
+      explainModel(catalog, LLAMA, { precision: 'bf16', maxModelLen: 40960, ...opts }).fits.find((f) => f.gpu === 'MI300X' && f.profile === 'CPX-NPS4')!;
+    const bare = on({ tensorParallel: 1, headroomPercent: 0 });
+    expect(bare).toMatchObject({ fits: true, tensorParallel: 1 });
+    expect(bare.memoryGiBPerPartition!).toBeLessThanOrEqual(bare.usableGiB);
+    expect(bare.memoryGiBPerPartition! * 1.05).toBeGreaterThan(bare.usableGiB);
+    expect(on({ tensorParallel: 1 })).toMatchObject({ fits: false, tensorParallel: null });
+    const fit = on({});
+    expect(fit).toMatchObject({ fits: true, tensorParallel: 2, gpusPerReplica: 0.25 }); // 2 of the 8 CPX partitions of a GPU
     expect(fit.reservedGiB!).toBeLessThanOrEqual(fit.usableGiB);
     expect(fit.reservedGiB!).toBeCloseTo(fit.memoryGiBPerPartition! * 1.05, 1);
   });
