@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Testing } from 'cdk8s';
+import type { NodePool } from '../../api/types.ts';
 import { describe, expect, it } from 'vitest';
 import { DCM_CONFIGMAP_NAME, dcmPlan, dcmPlanProblems, dcmProfile } from '../../constructs/dcm-profiles.ts';
 import { NodePartitioning, type NodePartitioningProps } from '../../constructs/node-partitioning.ts';
@@ -49,8 +50,11 @@ describe('DCM profiles for a plan', () => {
   });
 
   it('passes DCM\'s rules for every layout of every catalog profile DCM applies', () => {
-    const pools = [nodePool('a', ['n1']), { ...nodePool('b', ['n2'], { gpu: 'MI355X' }), spec: { ...nodePool('b', ['n2']).spec, gpu: 'MI355X' as const, profiles: ['SPX-NPS1', 'DPX-NPS2', 'QPX-NPS2', 'CPX-NPS2'] as const } }];
-    const plan = dcmPlan([planNode('n1', 'a', ['SPX-NPS1', 'CPX-NPS1'])], pools as never, SERVICES);
+    const mi355x = nodePool('b', ['n2'], { gpu: 'MI355X' });
+    const pools = [nodePool('a', ['n1']), { ...mi355x, spec: { ...mi355x.spec, profiles: ['SPX-NPS1', 'DPX-NPS2', 'QPX-NPS2', 'CPX-NPS2'] } }] satisfies NodePool[];
+    const plan = dcmPlan([planNode('n1', 'a', ['SPX-NPS1', 'CPX-NPS1'])], pools, SERVICES);
+    // spx-nps1-8gpu is one profile for both pools; the mixed node adds its own.
+    expect(Object.keys(plan.config['gpu-config-profiles'])).toHaveLength(6);
     expect(dcmPlanProblems(plan)).toEqual([]);
   });
 
@@ -144,7 +148,7 @@ describe('NodePartitioning with the gpu-operator backend', () => {
   });
 
   it('refuses a pool profile DCM cannot apply, naming the DCM rule', () => {
-    const pools = [{ ...POOL, spec: { ...POOL.spec, profiles: ['SPX-NPS1', 'QPX-NPS4'] as const } }];
-    expect(() => synth({ pools: pools as never })).toThrow('[test/Partitioning] DCM profiles: profile "qpx-nps4-8gpu": DCM applies NPS4 only with CPX, not with QPX');
+    const pools: NodePool[] = [{ ...POOL, spec: { ...POOL.spec, profiles: ['SPX-NPS1', 'QPX-NPS4'] } }];
+    expect(() => synth({ pools })).toThrow('[test/Partitioning] DCM profiles: profile "qpx-nps4-8gpu": DCM applies NPS4 only with CPX, not with QPX');
   });
 });
