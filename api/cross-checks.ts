@@ -1,6 +1,7 @@
 import { GPU_CATALOG, findProfile } from '../hardware/gpus.ts';
 import { capacityChecks } from './capacity.ts';
-import { diagnostic } from './diagnostics.ts';
+import { diagnostic, where } from './diagnostics.ts';
+import { dcmPoolChecks } from './partitioning-checks.ts';
 import { fleetSafetyChecks, modelSafetyChecks } from './safety-checks.ts';
 import { didYouMean } from './suggest.ts';
 import type { Diagnostic, Fleet, GpuProduct, Model, NodePool, Precision, SourceLocation } from './types.ts';
@@ -48,6 +49,7 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
     ...duplicateNames(input.declarations),
     ...nodesInOnePool(input.pools),
     ...input.pools.flatMap((pool) => poolChecks(pool, fleet)),
+    ...input.pools.flatMap((pool) => dcmPoolChecks(pool, fleet)),
     ...modelPools(input),
     ...input.models.flatMap((model) => precisionChecks(model, input.pools)),
     ...input.models.flatMap(checkpointChecks),
@@ -59,10 +61,6 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
       ? capacityChecks(input.models, input.pools)
       : []),
   ];
-}
-
-function where(at: SourceLocation): string {
-  return `${at.file}:${at.line}:${at.col}`;
 }
 
 function countChecks({ declarations, complete, origin }: CrossCheckInput): Diagnostic[] {

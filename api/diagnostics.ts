@@ -4,6 +4,11 @@ export function diagnostic(at: SourceLocation, severity: Severity, path: string,
   return { file: at.file, line: at.line, col: at.col, severity, path, message };
 }
 
+/** `specs/fleet.yaml:7:3`: where another finding or field is, inside a message. */
+export function where(at: SourceLocation): string {
+  return `${at.file}:${at.line}:${at.col}`;
+}
+
 /** `specs/models.yaml:12:5: error: spec.replicas: must be >= 0`, the compiler-style line. */
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.severity}: ${d.path ? `${d.path}: ` : ''}${d.message}`;

@@ -4,6 +4,7 @@ import type {
   Fleet,
   FleetGitOps,
   FleetMonitoring,
+  FleetPartitioning,
   FleetPlanning,
   FleetSpec,
   Metadata,
@@ -51,6 +52,7 @@ export function resolveFleet<S extends ResourceSource>(doc: WrittenDocument<Flee
       monitoring: monitoring(spec.monitoring ?? {}),
       gitops: gitops(spec.gitops ?? {}),
       planning: planning(spec.planning ?? {}),
+      partitioning: partitioning(spec.partitioning ?? {}),
       ...(spec.huggingFaceToken && { huggingFaceToken: { name: spec.huggingFaceToken.name!, key: spec.huggingFaceToken.key ?? 'HF_TOKEN' } }),
     },
     source,
@@ -97,6 +99,25 @@ function planning(p: Written<FleetPlanning>): FleetPlanning {
     allowUnschedulable: p.allowUnschedulable ?? false,
     optimizer: p.optimizer ?? 'heuristic',
     timeLimitSeconds: p.timeLimitSeconds ?? 30,
+  };
+}
+
+/** The GPU Operator's documented defaults (ROCm/gpu-operator docs/dcm: namespace, DeviceConfig, systemd units). */
+export const DEFAULT_GPU_OPERATOR = {
+  namespace: 'kube-amd-gpu',
+  deviceConfig: 'gpu-operator',
+  gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'],
+} as const;
+
+function partitioning(p: Written<FleetPartitioning>): FleetPartitioning {
+  const operator = p.gpuOperator ?? {};
+  return {
+    backend: p.backend ?? 'builtin',
+    gpuOperator: {
+      namespace: operator.namespace ?? DEFAULT_GPU_OPERATOR.namespace,
+      deviceConfig: operator.deviceConfig ?? DEFAULT_GPU_OPERATOR.deviceConfig,
+      gpuClientSystemdServices: [...(operator.gpuClientSystemdServices ?? DEFAULT_GPU_OPERATOR.gpuClientSystemdServices)],
+    },
   };
 }
 

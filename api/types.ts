@@ -114,6 +114,26 @@ export interface FleetPlanning {
   readonly timeLimitSeconds: number;
 }
 
+/** Who changes a node's partitions: our amd-smi DaemonSet, or the GPU Operator's Device Config Manager. */
+export const PARTITIONING_BACKENDS = ['builtin', 'gpu-operator'] as const;
+export type PartitioningBackend = (typeof PARTITIONING_BACKENDS)[number];
+
+/** The AMD GPU Operator installation the `gpu-operator` backend drives (its operands are restarted by both backends). */
+export interface FleetGpuOperator {
+  /** Namespace of the DeviceConfig, its DCM and operand pods; the DCM profiles ConfigMap goes here. @default kube-amd-gpu */
+  readonly namespace: string;
+  /** metadata.name of the DeviceConfig: its operand pods carry `daemonset-name=<name>`. @default gpu-operator */
+  readonly deviceConfig: string;
+  /** systemd units (without `.service`) DCM stops on the host before partitioning. @default [amd-metrics-exporter, gpuagent] */
+  readonly gpuClientSystemdServices: readonly string[];
+}
+
+export interface FleetPartitioning {
+  /** @default builtin */
+  readonly backend: PartitioningBackend;
+  readonly gpuOperator: FleetGpuOperator;
+}
+
 export interface SecretKeyRef {
   readonly name: string;
   readonly key: string;
@@ -132,6 +152,7 @@ export interface FleetSpec {
   readonly monitoring: FleetMonitoring;
   readonly gitops: FleetGitOps;
   readonly planning: FleetPlanning;
+  readonly partitioning: FleetPartitioning;
   /** Secret holding the Hugging Face token for gated models. @default - no token */
   readonly huggingFaceToken?: SecretKeyRef;
 }

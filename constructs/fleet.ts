@@ -78,6 +78,10 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
     replicas: input.plan.replicas,
     deviceResourceNaming: fleet.spec.deviceResourceNaming,
     isolation: fleet.spec.isolation,
+    backend: fleet.spec.partitioning.backend,
+    devicePluginNamespace: fleet.spec.partitioning.gpuOperator.namespace,
+    deviceConfig: fleet.spec.partitioning.gpuOperator.deviceConfig,
+    gpuClientSystemdServices: fleet.spec.partitioning.gpuOperator.gpuClientSystemdServices,
   });
   applySyncWave(nodeSetup, STAGES.nodeSetup.wave);
 

@@ -3,8 +3,11 @@ import { readFileSync } from 'node:fs';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { imagePinning } from '../api/reserved.ts';
-import type { DeviceResourceNaming, Isolation, NodePool } from '../api/types.ts';
+import { DEFAULT_GPU_OPERATOR } from '../api/resolve.ts';
+import type { DeviceResourceNaming, Isolation, NodePool, PartitioningBackend } from '../api/types.ts';
+import { DCM_APP_NAME, DCM_PROFILE_LABEL, DCM_STATE_LABEL } from '../hardware/dcm.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
+import { DCM_CONFIGMAP_NAME, dcmConfigMapData, dcmPlan, dcmPlanProblems } from './dcm-profiles.ts';
 import {
   CORDONED_ANNOTATION,
   MANAGED_BY,
@@ -19,6 +22,8 @@ import { NodeSelfPatchPolicy } from './node-self-patch-policy.ts';
 import { MODEL_TOTALS_KEY, type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
 import { PartitionRbac } from './partition-rbac.ts';
 import {
+  dcmLockHeldSeconds,
+  dcmTerminationGraceSeconds,
   DEFAULT_PARTITION_TIMEOUTS,
   lockHeldSeconds,
   type PartitionTimeouts,
@@ -26,8 +31,12 @@ import {
   timeoutProblems,
 } from './partition-timeouts.ts';
 
-/** The setup script, shipped in a ConfigMap with the files it sources and run by bash in the partitioner image. */
-const SCRIPT_FILE = 'partition-node.sh';
+/**
+ * Each backend's node script, shipped in a ConfigMap with the files it sources and run by bash in
+ * the partitioner image: the builtin amd-smi partitioner, or the orchestrator around the GPU
+ * Operator's Device Config Manager.
+ */
+const SCRIPT_FILES = { builtin: 'partition-node.sh', 'gpu-operator': 'dcm-node.sh' } as const satisfies Record<PartitioningBackend, string>;
 /** Files of `constructs/scripts/` every node script needs. */
 export const SHARED_SCRIPT_FILES = ['node-rollout.sh', 'node_json.py'] as const;
 
@@ -42,12 +51,25 @@ export const NODE_PARTITIONER_NAME = 'aim-node-partitioner';
 export const CONFIG_HASH_ANNOTATION = 'gpusharing.aim/config-sha256';
 
 /**
- * The GPU Operator labels the device plugin and node labeller pods of a DeviceConfig
- * `daemonset-name=<DeviceConfig name>`, and its documented DeviceConfig is `gpu-operator` in
- * `kube-amd-gpu` (ROCm/gpu-operator internal/plugin/plugin.go, internal/nodelabeller/nodelabeller.go).
+ * The GPU Operator labels the pods of a DeviceConfig's operands `daemonset-name=<DeviceConfig
+ * name>` (ROCm/gpu-operator internal/plugin/plugin.go, internal/nodelabeller/nodelabeller.go,
+ * internal/metricsexporter): the device plugin, node labeller and metrics exporter, which must
+ * restart to see new partitions, but also the Device Config Manager (internal/configmanager), which
+ * must not be deleted: the partitioning taint would keep it off the node. Its documented
+ * DeviceConfig is `gpu-operator` in `kube-amd-gpu`.
  */
-export const DEFAULT_DEVICE_PLUGIN_NAMESPACE = 'kube-amd-gpu';
-export const DEFAULT_DEVICE_PLUGIN_SELECTOR = 'daemonset-name=gpu-operator';
+export function operandSelector(deviceConfig: string): string {
+  return `daemonset-name=${deviceConfig},app.kubernetes.io/name!=${DCM_APP_NAME}`;
+}
+
+/** The DCM pods of a DeviceConfig (internal/configmanager: `daemonset-name` and `app.kubernetes.io/name`). */
+export function dcmSelector(deviceConfig: string): string {
+  return `daemonset-name=${deviceConfig},app.kubernetes.io/name=${DCM_APP_NAME}`;
+}
+
+export const DEFAULT_DEVICE_CONFIG = DEFAULT_GPU_OPERATOR.deviceConfig;
+export const DEFAULT_DEVICE_PLUGIN_NAMESPACE = DEFAULT_GPU_OPERATOR.namespace;
+export const DEFAULT_DEVICE_PLUGIN_SELECTOR = operandSelector(DEFAULT_DEVICE_CONFIG);
 
 const PROFILES_DIR = '/etc/aim-gpu-sharing/profiles';
 const SCRIPT_DIR = '/opt/aim-gpu-sharing';
@@ -78,15 +100,26 @@ export interface NodePartitioningProps {
   /** @default DEFAULT_PARTITION_TIMEOUTS */
   readonly timeouts?: Partial<PartitionTimeouts>;
   /**
-   * Namespace of the AMD device plugin pods restarted on a node after repartitioning.
+   * Namespace of the GPU Operator: the operand pods restarted on a node after repartitioning, and
+   * with the `gpu-operator` backend its Device Config Manager and the DCM profiles ConfigMap.
    * @default kube-amd-gpu
    */
   readonly devicePluginNamespace?: string;
   /**
-   * Label selector of those pods (the GPU Operator's node labeller shares it and is restarted too).
-   * @default daemonset-name=gpu-operator
+   * Label selector of the operand pods (device plugin, node labeller, metrics exporter).
+   * @default operandSelector(deviceConfig)
    */
   readonly devicePluginSelector?: string;
+  /**
+   * `builtin`: this DaemonSet partitions with amd-smi (privileged). `gpu-operator`: DCM partitions;
+   * the DaemonSet is an unprivileged orchestrator that selects DCM profiles by node label.
+   * @default builtin
+   */
+  readonly backend?: PartitioningBackend;
+  /** metadata.name of the GPU Operator's DeviceConfig (selects its DCM and operand pods). @default gpu-operator */
+  readonly deviceConfig?: string;
+  /** systemd units DCM stops on the host before partitioning (`gpu-operator` backend). @default [amd-metrics-exporter, gpuagent] */
+  readonly gpuClientSystemdServices?: readonly string[];
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -95,32 +128,43 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MODPROBE_CONFIG_DIRS = ['/etc/modprobe.d', '/lib/modprobe.d'] as const;
 
 /**
- * Partitions every planned GPU node to its profile with amd-smi (the `builtin` backend): a DaemonSet
- * over the plan's nodes runs `scripts/partition-node.sh`, which compares the node with its entry in
- * the profiles ConfigMap and, only when they differ and the GPUs accept the planned modes, waits for
+ * Puts every planned GPU node into its planned partition profile: a DaemonSet over the plan's nodes
+ * compares the node with its entry in the profiles ConfigMap and, only when they differ, waits for
  * the replicas moving elsewhere, takes one of `maxUnavailableNodes` Leases, cordons, evicts the pods
- * holding GPUs through the Eviction API, waits for the host's GPU processes to end, repartitions,
- * verifies, restarts the GPU Operator's operands, waits for the planned allocatable and uncordons.
+ * holding GPUs through the Eviction API, has the GPUs repartitioned, restarts the GPU Operator's
+ * operands, waits for the planned allocatable and uncordons (`scripts/node-rollout.sh`).
+ *
+ * Who repartitions is the backend. `builtin`: the pod itself, privileged, with amd-smi and modprobe
+ * (`scripts/partition-node.sh`), after the host's GPU processes ended. `gpu-operator`: the GPU
+ * Operator's Device Config Manager, which the unprivileged pod drives through the node label
+ * `dcm.amd.com/gpu-config-profile` and a DCM profiles ConfigMap written to the operator's namespace
+ * (`scripts/dcm-node.sh`, `dcm-profiles.ts`); no amd-smi or modprobe runs in our pods.
  *
  * Put it in a chart whose namespace is unset or matches `namespace`; cluster-scoped objects drop a
- * chart namespace. The namespace must admit privileged pods (Pod Security `privileged`).
+ * chart namespace. With `builtin` the namespace must admit privileged pods (Pod Security `privileged`).
  */
 export class NodePartitioning extends Construct {
   public readonly daemonSet: k8s.KubeDaemonSet;
   public readonly profilesConfigMap: k8s.KubeConfigMap;
   public readonly scriptConfigMap: k8s.KubeConfigMap;
+  /** The Device Config Manager's profiles, with the `gpu-operator` backend. */
+  public readonly dcmConfigMap?: k8s.KubeConfigMap;
 
   constructor(scope: Construct, id: string, props: NodePartitioningProps) {
     super(scope, id);
+    const backend = props.backend ?? 'builtin';
+    const deviceConfig = props.deviceConfig ?? DEFAULT_DEVICE_CONFIG;
     const devicePluginNamespace = props.devicePluginNamespace ?? DEFAULT_DEVICE_PLUGIN_NAMESPACE;
-    const devicePluginSelector = props.devicePluginSelector ?? DEFAULT_DEVICE_PLUGIN_SELECTOR;
+    const devicePluginSelector = props.devicePluginSelector ?? operandSelector(deviceConfig);
     const timeouts = { ...DEFAULT_PARTITION_TIMEOUTS, ...props.timeouts };
     const maxUnavailableNodes = props.maxUnavailableNodes ?? 1;
+    const dcm = backend === 'gpu-operator' ? dcmPlan(props.nodes, props.pools, props.gpuClientSystemdServices ?? DEFAULT_GPU_OPERATOR.gpuClientSystemdServices) : undefined;
 
     const problems = [
       ...propsProblems(props, devicePluginNamespace, devicePluginSelector, maxUnavailableNodes),
       ...timeoutProblems(timeouts),
       ...partitionPlanProblems(props.pools, props.nodes),
+      ...(dcm ? dcmPlanProblems(dcm).map((problem) => `DCM profiles: ${problem}`) : []),
     ];
     if (problems.length > 0) {
       throw new Error(problems.map((problem) => `[${this.node.path}] ${problem}`).join('\n'));
@@ -135,8 +179,15 @@ export class NodePartitioning extends Construct {
     const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace });
     new NodeSelfPatchPolicy(this, 'SelfPatch', { name, serviceAccount: { name, namespace }, labels });
 
-    const profilesData = partitionProfilesData(props.nodes, props);
-    const scriptData = Object.fromEntries([SCRIPT_FILE, ...SHARED_SCRIPT_FILES].sort().map((file) => [file, scriptFile(file)]));
+    if (dcm) {
+      this.dcmConfigMap = new k8s.KubeConfigMap(this, 'DcmProfiles', {
+        metadata: { name: DCM_CONFIGMAP_NAME, namespace: devicePluginNamespace, labels },
+        data: dcmConfigMapData(dcm.config),
+      });
+    }
+    const scriptFileName = SCRIPT_FILES[backend];
+    const profilesData = partitionProfilesData(props.nodes, { ...props, backend });
+    const scriptData = Object.fromEntries([scriptFileName, ...SHARED_SCRIPT_FILES].sort().map((file) => [file, scriptFile(file)]));
     this.profilesConfigMap = new k8s.KubeConfigMap(this, 'Profiles', {
       metadata: { name: `${name}-profiles`, namespace, labels },
       data: profilesData,
@@ -146,6 +197,23 @@ export class NodePartitioning extends Construct {
       data: scriptData,
     });
     const configHash = configHashOf(profilesData, scriptData);
+
+    const sharedEnv = {
+      DEVICE_PLUGIN_NAMESPACE: devicePluginNamespace,
+      DEVICE_PLUGIN_SELECTOR: devicePluginSelector,
+    };
+    const rollout = { modelNamespace: props.modelNamespace, lockName: name, maxUnavailableNodes, timeouts };
+    const pod: BackendPod =
+      backend === 'builtin'
+        ? builtinPod(timeouts, gpusPerNode, { ...rolloutEnv({ ...rollout, lockSeconds: lockHeldSeconds(timeouts, gpusPerNode) }), RELOAD_ANNOTATION, ...sharedEnv })
+        : dcmPod(timeouts, {
+            ...rolloutEnv({ ...rollout, lockSeconds: dcmLockHeldSeconds(timeouts) }),
+            ...sharedEnv,
+            DCM_PROFILE_LABEL,
+            DCM_STATE_LABEL,
+            DCM_SELECTOR: dcmSelector(deviceConfig),
+            DCM_TIMEOUT_SECONDS: String(timeouts.dcmSeconds),
+          });
 
     this.daemonSet = new k8s.KubeDaemonSet(this, 'Resource', {
       metadata: { name, namespace, labels },
@@ -161,8 +229,7 @@ export class NodePartitioning extends Construct {
             // The script calls the API server with kubectl.
             automountServiceAccountToken: true,
             priorityClassName: 'system-node-critical',
-            // A SIGTERM inside the mode change is deferred until it ends; the kubelet must not kill sooner.
-            terminationGracePeriodSeconds: terminationGraceSeconds(timeouts, gpusPerNode),
+            terminationGracePeriodSeconds: pod.terminationGraceSeconds,
             affinity: {
               nodeAffinity: {
                 requiredDuringSchedulingIgnoredDuringExecution: {
@@ -175,24 +242,16 @@ export class NodePartitioning extends Construct {
             tolerations: tolerations(props.pools),
             containers: [
               {
-                name: 'partitioner',
+                name: pod.containerName,
                 image: props.image,
                 imagePullPolicy: 'IfNotPresent',
-                command: ['/bin/bash', `${SCRIPT_DIR}/${SCRIPT_FILE}`],
+                command: ['/bin/bash', `${SCRIPT_DIR}/${scriptFileName}`],
                 env: [
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                   { name: 'EVENT_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                  ...envVars({
-                    ...rolloutEnv({ modelNamespace: props.modelNamespace, lockName: name, maxUnavailableNodes, timeouts, gpusPerNode }),
-                    RELOAD_ANNOTATION,
-                    DEVICE_PLUGIN_NAMESPACE: devicePluginNamespace,
-                    DEVICE_PLUGIN_SELECTOR: devicePluginSelector,
-                    AMD_SMI_TIMEOUT_SECONDS: String(timeouts.amdSmiSeconds),
-                    RELOAD_TIMEOUT_SECONDS: String(timeouts.reloadSeconds),
-                  }),
+                  ...envVars(pod.env),
                 ],
-                // amd-smi set and modprobe need root on the host's GPUs and kernel modules.
-                securityContext: { privileged: true },
+                securityContext: pod.securityContext,
                 resources: {
                   requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('128Mi') },
                   limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
@@ -201,29 +260,71 @@ export class NodePartitioning extends Construct {
                 volumeMounts: [
                   { name: 'profiles', mountPath: PROFILES_DIR, readOnly: true },
                   { name: 'script', mountPath: SCRIPT_DIR, readOnly: true },
-                  // The host's /dev, not the container's snapshot: a driver reload creates new
-                  // /dev/dri nodes for the partitions. sysfs (available modes, /sys/class/kfd) is
-                  // already the host's in a privileged container.
-                  { name: 'host-dev', mountPath: '/dev' },
-                  // modprobe reloads amdgpu from the host's modules, with the host's options.
-                  { name: 'host-modules', mountPath: '/lib/modules', readOnly: true },
-                  ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), mountPath: dir, readOnly: true })),
+                  ...pod.volumeMounts,
                 ],
               },
             ],
             volumes: [
               { name: 'profiles', configMap: { name: this.profilesConfigMap.name } },
               { name: 'script', configMap: { name: this.scriptConfigMap.name } },
-              { name: 'host-dev', hostPath: { path: '/dev', type: 'Directory' } },
-              { name: 'host-modules', hostPath: { path: '/lib/modules', type: 'Directory' } },
-              // DirectoryOrCreate: a host without its own options still starts (an empty directory is no option).
-              ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), hostPath: { path: dir, type: 'DirectoryOrCreate' } })),
+              ...pod.volumes,
             ],
           },
         },
       },
     });
   }
+}
+
+/** What differs between the backends' pods. */
+interface BackendPod {
+  readonly containerName: string;
+  readonly env: Record<string, string>;
+  readonly securityContext: k8s.SecurityContext;
+  readonly terminationGraceSeconds: number;
+  readonly volumeMounts: k8s.VolumeMount[];
+  readonly volumes: k8s.Volume[];
+}
+
+function builtinPod(timeouts: PartitionTimeouts, gpusPerNode: number, env: Record<string, string>): BackendPod {
+  return {
+    containerName: 'partitioner',
+    env: { ...env, AMD_SMI_TIMEOUT_SECONDS: String(timeouts.amdSmiSeconds), RELOAD_TIMEOUT_SECONDS: String(timeouts.reloadSeconds) },
+    // amd-smi set and modprobe need root on the host's GPUs and kernel modules.
+    securityContext: { privileged: true },
+    // A SIGTERM inside the mode change is deferred until it ends; the kubelet must not kill sooner.
+    terminationGraceSeconds: terminationGraceSeconds(timeouts, gpusPerNode),
+    volumeMounts: [
+      // The host's /dev, not the container's snapshot: a driver reload creates new /dev/dri nodes
+      // for the partitions. sysfs (available modes, /sys/class/kfd) is already the host's in a
+      // privileged container.
+      { name: 'host-dev', mountPath: '/dev' },
+      // modprobe reloads amdgpu from the host's modules, with the host's options.
+      { name: 'host-modules', mountPath: '/lib/modules', readOnly: true },
+      ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), mountPath: dir, readOnly: true })),
+    ],
+    volumes: [
+      { name: 'host-dev', hostPath: { path: '/dev', type: 'Directory' } },
+      { name: 'host-modules', hostPath: { path: '/lib/modules', type: 'Directory' } },
+      // DirectoryOrCreate: a host without its own options still starts (an empty directory is no option).
+      ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), hostPath: { path: dir, type: 'DirectoryOrCreate' } })),
+    ],
+  };
+}
+
+/**
+ * The orchestrator only calls the API server (kubectl) and reads its ConfigMaps: no host access, no
+ * capability, no privilege escalation. DCM, a privileged pod of the GPU Operator, changes the GPUs.
+ */
+function dcmPod(timeouts: PartitionTimeouts, env: Record<string, string>): BackendPod {
+  return {
+    containerName: 'orchestrator',
+    env,
+    securityContext: { privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+    terminationGraceSeconds: dcmTerminationGraceSeconds(timeouts),
+    volumeMounts: [],
+    volumes: [],
+  };
 }
 
 /**
@@ -254,7 +355,8 @@ export interface RolloutEnvInput {
   readonly lockName: string;
   readonly maxUnavailableNodes: number;
   readonly timeouts: PartitionTimeouts;
-  readonly gpusPerNode: number;
+  /** How long a Lease is held at most: everything the backend does under it. */
+  readonly lockSeconds: number;
 }
 
 /** The settings of `scripts/node-rollout.sh`, shared by both backends' pods. */
@@ -271,7 +373,7 @@ export function rolloutEnv(input: RolloutEnvInput): Record<string, string> {
     READY_FILE,
     LOCK_NAME: input.lockName,
     MAX_UNAVAILABLE_NODES: String(input.maxUnavailableNodes),
-    LOCK_DURATION_SECONDS: String(lockHeldSeconds(timeouts, input.gpusPerNode)),
+    LOCK_DURATION_SECONDS: String(input.lockSeconds),
     POLL_INTERVAL_SECONDS: String(timeouts.pollSeconds),
     KUBECTL_TIMEOUT_SECONDS: String(timeouts.kubectlSeconds),
     MOVE_TIMEOUT_SECONDS: String(timeouts.moveSeconds),

@@ -1,6 +1,7 @@
-import type { DeviceResourceNaming, Isolation, NodePool } from '../api/types.ts';
+import type { DeviceResourceNaming, Isolation, NodePool, PartitioningBackend } from '../api/types.ts';
 import { findProfile } from '../hardware/gpus.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
+import { dcmProfileName } from './dcm-profiles.ts';
 import { gpuResourceName } from './gpu-devices.ts';
 import { profileLabelValue } from './labels.ts';
 
@@ -24,6 +25,8 @@ export interface NodePartitionProfile {
   readonly allocatable: Readonly<Record<string, number>>;
   /** Replicas the plan places on this node, by model (the drain waits for the others to be Ready). */
   readonly models: Readonly<Record<string, number>>;
+  /** The DCM profile the `gpu-operator` backend selects for the node (`dcm-profiles.ts`); absent with `builtin`. */
+  readonly dcmProfile?: string;
 }
 
 /** What besides the node decides its entry. */
@@ -32,6 +35,8 @@ export interface ProfileContext {
   readonly isolation: Isolation;
   /** The plan's replicas (all nodes). */
   readonly replicas: readonly PlanReplica[];
+  /** @default builtin */
+  readonly backend?: PartitioningBackend;
 }
 
 /** The ConfigMap key of the replicas placed per model, fleet-wide; `_` keeps it apart from host names. */
@@ -63,7 +68,15 @@ export function nodePartitionProfile(node: PlanNode, context: ProfileContext): N
     });
   }
   const models = countBy(context.replicas.filter((replica) => replica.node === node.name).map((replica) => replica.model));
-  return { label: profileLabelValue(node), profile: uniform ? (gpus[0] ?? '') : 'mixed', partitions, gpus, allocatable: sortedKeys(allocatable), models };
+  return {
+    label: profileLabelValue(node),
+    profile: uniform ? (gpus[0] ?? '') : 'mixed',
+    partitions,
+    gpus,
+    allocatable: sortedKeys(allocatable),
+    models,
+    ...(context.backend === 'gpu-operator' && { dcmProfile: dcmProfileName(node) }),
+  };
 }
 
 /** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted, and the model totals. */

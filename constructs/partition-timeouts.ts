@@ -14,8 +14,15 @@ export interface PartitionTimeouts {
   readonly amdSmiSeconds: number;
   /** A memory-mode change with its driver reload (40–140 s measured), and the GPUs reappearing after it. */
   readonly reloadSeconds: number;
-  /** The device plugin advertising the planned allocatable, or DCM reporting its result. */
+  /** The device plugin advertising the planned allocatable. */
   readonly allocatableSeconds: number;
+  /**
+   * The GPU Operator's DCM reporting `success` in `dcm.amd.com/gpu-config-profile-state` after the
+   * profile label changed (`gpu-operator` backend). DCM sleeps 15 s after each GPU's memory set,
+   * a memory change reloads the driver (40–140 s), and a failed attempt is retried after a minute
+   * (device-config-manager `RetryPartition`), so this allows a few of its attempts.
+   */
+  readonly dcmSeconds: number;
   /** One kubectl call. */
   readonly kubectlSeconds: number;
   /** Between two checks of a condition the scripts wait for. */
@@ -28,6 +35,7 @@ export const DEFAULT_PARTITION_TIMEOUTS: PartitionTimeouts = {
   amdSmiSeconds: 60,
   reloadSeconds: 300,
   allocatableSeconds: 300,
+  dcmSeconds: 900,
   kubectlSeconds: 30,
   pollSeconds: 10,
 };
@@ -57,6 +65,22 @@ export function lockHeldSeconds(t: PartitionTimeouts, gpusPerNode: number): numb
   const waits = 2 * t.drainSeconds + t.allocatableSeconds;
   const calls = KUBECTL_CALLS_PER_CHANGE + 2 * Math.ceil(waits / t.pollSeconds);
   return waits + criticalSectionSeconds(t, gpusPerNode) + calls * (t.kubectlSeconds + 5);
+}
+
+/**
+ * The `gpu-operator` backend's Lease: evictions, the operand pods leaving, DCM's result,
+ * allocatable, and the kubectl calls between them. Nothing of it is a critical section: DCM, not
+ * the orchestrator pod, changes the GPUs, and a restarted pod resumes waiting for DCM.
+ */
+export function dcmLockHeldSeconds(t: PartitionTimeouts): number {
+  const waits = 2 * t.drainSeconds + t.dcmSeconds + t.allocatableSeconds;
+  const calls = KUBECTL_CALLS_PER_CHANGE + 2 * Math.ceil(waits / t.pollSeconds);
+  return waits + calls * (t.kubectlSeconds + 5);
+}
+
+/** The orchestrator's grace period: a SIGTERM ends it at once (between kubectl calls); the margin covers one call. */
+export function dcmTerminationGraceSeconds(t: PartitionTimeouts): number {
+  return 2 * (t.kubectlSeconds + 5);
 }
 
 /** Whole-number, positive seconds: one message per bad field. */

@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
-/** The CRDs whose kinds the compiler emits. */
+/** The CRDs whose kinds the compiler emits or the examples show. */
 const CRD_FILES = [
   'kserve/serving.kserve.io_inferenceservices.yaml',
   'kserve/serving.kserve.io_servingruntimes.yaml',
@@ -23,6 +23,8 @@ const CRD_FILES = [
   'prometheus-operator/monitoring.coreos.com_podmonitors.yaml',
   'prometheus-operator/monitoring.coreos.com_prometheusrules.yaml',
   'grafana-operator/grafana.integreatly.org_grafanadashboards.yaml',
+  // Not emitted: the README's DeviceConfig example (the gpu-operator backend) is checked against it.
+  'amd-gpu-operator/amd.com_deviceconfigs.yaml',
 ] as const;
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

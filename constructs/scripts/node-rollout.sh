@@ -38,6 +38,9 @@ MOVE_TIMEOUT_SECONDS="${MOVE_TIMEOUT_SECONDS:-1800}"
 DRAIN_TIMEOUT_SECONDS="${DRAIN_TIMEOUT_SECONDS:-600}"
 ALLOCATABLE_TIMEOUT_SECONDS="${ALLOCATABLE_TIMEOUT_SECONDS:-300}"
 RECHECK_INTERVAL_SECONDS="${RECHECK_INTERVAL_SECONDS:-300}"
+# The GPU Operator's operand pods (device plugin, node labeller, metrics exporter), not its DCM.
+DEVICE_PLUGIN_NAMESPACE="${DEVICE_PLUGIN_NAMESPACE:-kube-amd-gpu}"
+DEVICE_PLUGIN_SELECTOR="${DEVICE_PLUGIN_SELECTOR:-daemonset-name=gpu-operator,app.kubernetes.io/name!=device-config-manager}"
 ONESHOT="${ONESHOT:-0}"
 
 NODE_JSON="$(dirname "${BASH_SOURCE[0]}")/node_json.py"
@@ -337,6 +340,23 @@ drain_gpu_pods() {
     pause "$POLL_INTERVAL_SECONDS"
     waited=$((waited + POLL_INTERVAL_SECONDS))
   done
+}
+
+# --------------------------------------------------------------------------------- GPU clients
+
+# The GPU Operator's operands keep the GPUs open and discover partitions only at start. The
+# NoSchedule taint keeps them off while the modes change (a DaemonSet tolerates only the
+# node.kubernetes.io taints by default); it evicts nothing.
+stop_operands() {
+  taint_node "$PARTITIONING_TAINT_KEY=true:NoSchedule"
+  NODE_TAINTS[$PARTITIONING_TAINT_KEY]=NoSchedule
+  restart_operands
+}
+
+restart_operands() {
+  run kube delete pod -n "$DEVICE_PLUGIN_NAMESPACE" -l "$DEVICE_PLUGIN_SELECTOR" \
+    --field-selector "spec.nodeName=$NODE_NAME" --wait=false ||
+    fail DevicePluginRestartFailed "cannot restart the GPU Operator pods ($DEVICE_PLUGIN_SELECTOR): $LAST_OUTPUT"
 }
 
 # ------------------------------------------------------------------------------- fleet-wide lock

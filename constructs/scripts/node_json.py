@@ -210,6 +210,15 @@ def ready_elsewhere(doc, node_name, model_label):
         print("ready", model, value)
 
 
+def pods(doc):
+    """`name ready|unready` of every pod in the (label- and field-selected) list that has not ended."""
+    for pod in doc.get("items") or []:
+        if terminal(pod):
+            continue
+        name = (pod.get("metadata") or {}).get("name", "-")
+        print(name, "ready" if ready(pod) and not (pod.get("metadata") or {}).get("deletionTimestamp") else "unready")
+
+
 # --------------------------------------------------------------------------------------- lease
 
 
@@ -280,7 +289,7 @@ def main():
     writers = {"event": event, "eviction": eviction, "lease-body": lease_body}
     readers = {
         "gpus": gpus, "count": count, "rocm": rocm, "desired": desired, "totals": totals, "node": node,
-        "gpu-pods": gpu_pods, "ready-elsewhere": ready_elsewhere, "lease": lease,
+        "gpu-pods": gpu_pods, "ready-elsewhere": ready_elsewhere, "pods": pods, "lease": lease,
     }
     if command in writers:
         writers[command](*arguments)

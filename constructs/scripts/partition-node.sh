@@ -52,8 +52,6 @@
 # Environment (tools are looked up on PATH, so tests substitute amd-smi, kubectl, modprobe, modinfo,
 # sleep; node-rollout.sh lists its own settings):
 #   RELOAD_ANNOTATION         names from constructs/labels.ts                               required
-#   DEVICE_PLUGIN_NAMESPACE   default kube-amd-gpu
-#   DEVICE_PLUGIN_SELECTOR    the GPU Operator's operand pods   default daemonset-name=gpu-operator
 #   AMD_SMI_TIMEOUT_SECONDS   default 60     RELOAD_TIMEOUT_SECONDS    default 300
 #   READ_RETRIES              default 3
 #   KFD_PROC_DIR              default /sys/class/kfd/kfd/proc
@@ -65,8 +63,6 @@ readonly EVENT_COMPONENT=aim-node-partitioner
 source "$(dirname "${BASH_SOURCE[0]}")/node-rollout.sh"
 
 : "${RELOAD_ANNOTATION:?RELOAD_ANNOTATION must be set}"
-DEVICE_PLUGIN_NAMESPACE="${DEVICE_PLUGIN_NAMESPACE:-kube-amd-gpu}"
-DEVICE_PLUGIN_SELECTOR="${DEVICE_PLUGIN_SELECTOR:-daemonset-name=gpu-operator}"
 AMD_SMI_TIMEOUT_SECONDS="${AMD_SMI_TIMEOUT_SECONDS:-60}"
 RELOAD_TIMEOUT_SECONDS="${RELOAD_TIMEOUT_SECONDS:-300}"
 READ_RETRIES="${READ_RETRIES:-3}"
@@ -221,21 +217,6 @@ preflight() {
 }
 
 # --------------------------------------------------------------------------------- GPU clients
-
-# The GPU Operator's operands (device plugin, node labeller, metrics exporter) keep the GPUs open and
-# discover partitions only at start. The NoSchedule taint keeps them off while the modes change;
-# it evicts nothing.
-stop_operands() {
-  taint_node "$PARTITIONING_TAINT_KEY=true:NoSchedule"
-  NODE_TAINTS[$PARTITIONING_TAINT_KEY]=NoSchedule
-  restart_operands
-}
-
-restart_operands() {
-  run kube delete pod -n "$DEVICE_PLUGIN_NAMESPACE" -l "$DEVICE_PLUGIN_SELECTOR" \
-    --field-selector "spec.nodeName=$NODE_NAME" --wait=false ||
-    fail DevicePluginRestartFailed "cannot restart the GPU Operator pods ($DEVICE_PLUGIN_SELECTOR): $LAST_OUTPUT"
-}
 
 # Every process with a KFD context, host-wide: evicted pods still exiting, systemd GPU services.
 wait_host_idle() {

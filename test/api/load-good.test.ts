@@ -37,6 +37,10 @@ describe('loadSpecDir on a valid fleet', () => {
         argocd: { repoURL: 'https://github.com/example/gpu-fleet.git', path: 'dist', revision: 'main', namespace: 'argocd', project: 'default' },
       },
       planning: { headroomPercent: 10, allowUnschedulable: false, optimizer: 'heuristic', timeLimitSeconds: 30 },
+      partitioning: {
+        backend: 'builtin',
+        gpuOperator: { namespace: 'kube-amd-gpu', deviceConfig: 'gpu-operator', gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'] },
+      },
     });
   });
 

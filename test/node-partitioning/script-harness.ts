@@ -13,12 +13,14 @@ import {
   RELOAD_ANNOTATION,
 } from '../../constructs/labels.ts';
 import { MODEL_TOTALS_KEY, type NodePartitionProfile } from '../../constructs/partition-profiles.ts';
+import { DCM_PROFILE_LABEL, DCM_STATE_LABEL, type DcmConfig } from '../../hardware/dcm.ts';
 
 /**
  * Runs a node script (`constructs/scripts/partition-node.sh` or `dcm-node.sh`) against fake
  * `amd-smi`, `kubectl`, `modprobe`, `modinfo` and `sleep` put first on PATH, a fake sysfs (available
- * modes, /sys/class/kfd/kfd/proc) and a fake cluster (the Node, pods, Leases, Events) kept in JSON
- * files, so a set changes what the next read reports. Every call is logged in order. The fakes refuse
+ * modes, /sys/class/kfd/kfd/proc), a fake cluster (the Node, pods, Leases, Events) kept in JSON
+ * files, so a set changes what the next read reports, and a fake Device Config Manager that applies
+ * the profile a node label selects from the DCM config and labels its result. Every call is logged in order. The fakes refuse
  * an amd-smi, modprobe or modinfo call not run under `timeout`, and a kubectl call without
  * `--request-timeout`. A `FakeNodeSession` keeps its state across runs, as a Node keeps its labels
  * across pod restarts.
@@ -60,6 +62,18 @@ export interface FakeGpus {
   readonly pluginAdvertises?: number;
   /** Driver reloads so far (written by the fakes). */
   readonly reloads?: number;
+}
+
+/** The GPU Operator's Device Config Manager, as `dcm-node.sh` sees it: through node labels. */
+export interface FakeDcm {
+  /** The ConfigMap's config.json: a selected profile sets the GPUs' modes from it. */
+  readonly config: DcmConfig;
+  /** What DCM labels after a profile is selected: `success` (modes applied), `failure`, or nothing at all. */
+  readonly result: 'success' | 'failure' | 'none';
+  /** `sleep`s between the selection and the result (DCM works meanwhile). @default 1 */
+  readonly afterSleeps?: number;
+  /** DCM is already at work on the profile the node is labelled with (our pod restarted meanwhile). @default false */
+  readonly attemptRunning?: boolean;
 }
 
 export interface FakePod {
@@ -125,6 +139,8 @@ export interface ScriptScenario {
   readonly env?: Record<string, string>;
   /** @default SCRIPT_PATH */
   readonly script?: string;
+  /** @default - no DCM: selecting a profile changes nothing */
+  readonly dcm?: FakeDcm;
 }
 
 export interface RunOptions {
@@ -272,6 +288,7 @@ function sleep() {
   if (!(Number(args[0]) >= 1)) return;
   const cluster = readJson(env.FAKE_CLUSTER);
   for (const pod of cluster.pods) if ((pod.readyAfterSleeps ?? 0) > 0) pod.readyAfterSleeps -= 1;
+  dcmAttemptEnds(cluster);
   writeJson(env.FAKE_CLUSTER, cluster);
   const gpus = readJson(env.FAKE_GPU_STATE);
   const kfd = gpus.kfdProcesses;
@@ -289,6 +306,45 @@ function podJson(pod) {
     spec: { nodeName: pod.node, containers: [{ name: 'c', resources: pod.gpu ? { limits: { 'amd.com/gpu': '1' } } : {} }] },
     status: { phase: 'Running', conditions: [{ type: 'Ready', status: (pod.readyAfterSleeps ?? 0) === 0 ? 'True' : 'False' }] },
   };
+}
+
+// kubectl's equality selectors: key, key=value, key!=value, joined by commas.
+const matches = (labels, selector) => selector.split(',').every((term) => {
+  const [key, value] = term.split(/!?=/);
+  if (value === undefined) return key in labels;
+  return term.includes('!=') ? labels[key] !== value : labels[key] === value;
+});
+
+function selectedPods(cluster) {
+  const namespace = option('-n');
+  const label = option('-l');
+  const field = option('--field-selector');
+  return cluster.pods.filter((pod) => (args.includes('--all-namespaces') || pod.namespace === namespace) &&
+    (!label || matches(pod.labels ?? {}, label)) && (!field || 'spec.nodeName=' + pod.node === field));
+}
+
+// The fake DCM: a changed profile label starts an attempt, which ends after some sleeps.
+function selectDcmProfile(cluster, node) {
+  const profile = node.labels[env.DCM_PROFILE_LABEL];
+  if (!cluster.dcm || profile === undefined || profile === cluster.dcm.selected) { if (cluster.dcm && profile === undefined) delete cluster.dcm.selected; return; }
+  cluster.dcm.selected = profile;
+  cluster.dcm.pending = { profile, sleeps: cluster.dcm.afterSleeps ?? 1 };
+}
+
+function dcmAttemptEnds(cluster) {
+  const dcm = cluster.dcm;
+  if (!dcm?.pending || --dcm.pending.sleeps > 0) return;
+  const { profile } = dcm.pending;
+  delete dcm.pending;
+  fs.appendFileSync(env.FAKE_LOG, 'dcm ' + dcm.result + ' ' + profile + '\n');
+  if (dcm.result === 'none') return;
+  cluster.node.labels[env.DCM_STATE_LABEL] = dcm.result;
+  if (dcm.result !== 'success') return;
+  const gpus = readJson(env.FAKE_GPU_STATE);
+  const entries = dcm.config['gpu-config-profiles'][profile].profiles;
+  const modes = entries.flatMap((e) => Array.from({ length: e.numGPUsAssigned }, () => ({ compute: e.computePartition, memory: e.memoryPartition })));
+  gpus.gpus = gpus.gpus.map((gpu, index) => ({ ...gpu, ...modes[index] }));
+  writeJson(env.FAKE_GPU_STATE, gpus);
 }
 
 function kubectl() {
@@ -309,6 +365,7 @@ function kubectl() {
       if (change.endsWith('-')) delete target[change.slice(0, -1)];
       else { const i = change.indexOf('='); target[change.slice(0, i)] = change.slice(i + 1); }
     }
+    if (verb === 'label') selectDcmProfile(cluster, node);
     save();
   } else if (verb === 'cordon' || verb === 'uncordon') {
     node.unschedulable = verb === 'cordon';
@@ -328,16 +385,7 @@ function kubectl() {
     }
     save();
   } else if (verb === 'get' && kind === 'pods') {
-    let pods = cluster.pods;
-    if (args.includes('--all-namespaces')) {
-      const field = option('--field-selector');
-      if (field) pods = pods.filter((pod) => 'spec.nodeName=' + pod.node === field);
-    } else {
-      const namespace = option('-n');
-      const label = option('-l');
-      pods = pods.filter((pod) => pod.namespace === namespace && (!label || label in (pod.labels ?? {})));
-    }
-    process.stdout.write(JSON.stringify({ kind: 'PodList', items: pods.map(podJson) }));
+    process.stdout.write(JSON.stringify({ kind: 'PodList', items: selectedPods(cluster).map(podJson) }));
   } else if (verb === 'create' && kind === '--raw') {
     const [, namespace, podName] = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(name) ?? [];
     const body = stdin();
@@ -372,6 +420,8 @@ function kubectl() {
     } else refuse('fake kubectl: unexpected kind ' + body.kind, 64);
   } else if (verb === 'delete' && kind === 'pod') {
     // The GPU Operator's operand pods restart; the device plugin then advertises what it finds.
+    const deleted = selectedPods(cluster);
+    cluster.pods = cluster.pods.filter((pod) => !deleted.includes(pod));
     const gpus = readJson(env.FAKE_GPU_STATE);
     const count = gpus.pluginAdvertises ?? listed(gpus);
     node.allocatable = { 'amd.com/gpu': String(count) };
@@ -446,6 +496,7 @@ export class FakeNodeSession {
         pods: scenario.pods ?? [],
         leases: scenario.leases ?? {},
         evicted: [],
+        ...(scenario.dcm && { dcm: fakeDcmState(scenario.dcm, node.labels[DCM_PROFILE_LABEL]) }),
       }),
     );
   }
@@ -470,6 +521,8 @@ export class FakeNodeSession {
         CORDONED_ANNOTATION,
         RELOAD_ANNOTATION,
         MODEL_LABEL,
+        DCM_PROFILE_LABEL,
+        DCM_STATE_LABEL,
         MODEL_NAMESPACE: 'aim-models',
         PROFILES_DIR: files.profiles,
         READY_FILE: files.READY_FILE,
@@ -517,6 +570,11 @@ export class FakeNodeSession {
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+function fakeDcmState(dcm: FakeDcm, selected: string | undefined): object {
+  const pending = dcm.attemptRunning && selected !== undefined ? { pending: { profile: selected, sleeps: dcm.afterSleeps ?? 1 } } : {};
+  return { ...dcm, selected, ...pending };
 }
 
 /** One run on a fresh fake node. */

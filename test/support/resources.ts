@@ -37,6 +37,10 @@ export function fleet(spec: Partial<FleetSpec> = {}): Fleet {
         flux: { repoURL: 'https://git.example.com/platform/gpu-fleet.git', path: 'dist', revision: 'main', namespace: 'flux-system', interval: '10m' },
       },
       planning: { headroomPercent: 5, allowUnschedulable: false, optimizer: 'heuristic', timeLimitSeconds: 30 },
+      partitioning: {
+        backend: 'builtin',
+        gpuOperator: { namespace: 'kube-amd-gpu', deviceConfig: 'gpu-operator', gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'] },
+      },
       huggingFaceToken: { name: 'hf-token', key: 'HF_TOKEN' },
       ...spec,
     },
