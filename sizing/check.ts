@@ -3,7 +3,7 @@ import type { Diagnostic, Model, ModelArchitecture, NodePool, Precision, Spec } 
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { largestPartitionsPerNode, modelPools, tensorParallelProblem } from './candidates.ts';
 import { compareVersions, fleetEngine, formatVersion, MINIMUM_ENGINE_VERSION, parseEngineVersion, versionFromImage } from './engine.ts';
-import { modelFileName, suggestModelId, type ModelCatalog } from './model-catalog.ts';
+import { didYouMean, modelFileName, suggestModelId, type ModelCatalog } from './model-catalog.ts';
 import { GIB } from './estimate.ts';
 import { int4TensorParallelProblem, nativePrecision, precisionProblem, weightBytes } from './precision.ts';
 import type { ModelInfo } from './types.ts';
@@ -137,24 +137,6 @@ function memoryProblems(model: Model, info: ModelInfo, at: At): Diagnostic[] {
   if (!lightest || memoryGiB >= lightest.gib) return [];
   const message = `${memoryGiB} GiB cannot hold the weights of ${info.id}: ${lightest.gib.toFixed(2)} GiB at ${lightest.precision} (memoryGiB is the whole replica: weights, KV cache and runtime)`;
   return [at('spec.memoryGiB', message)];
-}
-
-/**
- * The closest catalog id, said plainly when it is a model of another size: a typo of
- * "Llama-3.1-8B" must not silently become "Llama-3.1-70B".
- */
-function didYouMean(id: string, suggestion: string | undefined): string {
-  if (!suggestion) return '';
-  const wanted = sizesIn(id);
-  const found = sizesIn(suggestion);
-  if (wanted === found) return ` (did you mean "${suggestion}"?)`;
-  const sizes = wanted && found ? `: ${found} parameters, not ${wanted}` : '';
-  return ` (the closest catalog model, "${suggestion}", is a different model${sizes})`;
-}
-
-/** Parameter-count tokens of a model id (`8B`, `1.5B`, `70B`), not active-expert ones like `A3B`. */
-function sizesIn(id: string): string {
-  return [...id.matchAll(/(?<![A-Za-z.\d])(\d+(?:\.\d+)?)[bB](?![A-Za-z\d])/g)].map((m) => `${m[1]}B`).join('+');
 }
 
 /** Precisions the Model asks for that vLLM refuses for its family, or that cannot split its layers at the requested degree. */

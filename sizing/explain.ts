@@ -4,7 +4,7 @@ import { estimateMemory } from './estimate.ts';
 import { reservedGiB } from './budget.ts';
 import { round2, shardableDegrees, smallestFit } from './fit.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
-import { suggestModelId, type ModelCatalog } from './model-catalog.ts';
+import { didYouMean, suggestModelId, type ModelCatalog } from './model-catalog.ts';
 import { engineFlags, nativePrecision, precisionProblem, type KvCacheDtype } from './precision.ts';
 import type { PrecisionSupport } from '../hardware/types.ts';
 import { servingBudgetGiB } from './budget.ts';
@@ -93,8 +93,7 @@ export interface ExplainReport {
 export function explainModel(catalog: ModelCatalog, modelId: string, opts: ExplainOptions = {}): ExplainReport {
   const model = catalog.get(modelId);
   if (!model) {
-    const suggestion = suggestModelId(modelId, catalog.keys());
-    throw new Error(`unknown model "${modelId}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`);
+    throw new Error(`unknown model "${modelId}"${didYouMean(modelId, suggestModelId(modelId, catalog.keys()))}`);
   }
   if (model.unsupported) throw new Error(`${model.id} cannot be served: ${model.unsupported.reason}`);
   const precision = opts.precision ?? nativePrecision(model);

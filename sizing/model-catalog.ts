@@ -144,3 +144,21 @@ export function suggestModelId(id: string, ids: Iterable<string>): string | unde
   }
   return best && best.distance <= Math.max(2, Math.floor(wantedName.length / 4)) ? best.id : undefined;
 }
+
+/**
+ * The closest catalog id, said plainly when it is a model of another size: a typo of
+ * "Llama-3.1-8B" must not silently become "Llama-3.1-70B".
+ */
+export function didYouMean(id: string, suggestion: string | undefined): string {
+  if (!suggestion) return '';
+  const wanted = sizesIn(id);
+  const found = sizesIn(suggestion);
+  if (wanted === found) return ` (did you mean "${suggestion}"?)`;
+  const sizes = wanted && found ? `: ${found} parameters, not ${wanted}` : '';
+  return ` (the closest catalog model, "${suggestion}", is a different model${sizes})`;
+}
+
+/** Parameter-count tokens of a model id (`8B`, `1.5B`, `70B`), not active-expert ones like `A3B`. */
+function sizesIn(id: string): string {
+  return [...id.matchAll(/(?<![A-Za-z.\d])(\d+(?:\.\d+)?)[bB](?![A-Za-z\d])/g)].map((m) => `${m[1]}B`).join('+');
+}

@@ -90,6 +90,12 @@ describe('explainModel', () => {
     );
   });
 
+  it('says the closest catalog model is a different model when its size differs, never offering it as a typo fix', () => {
+    expect(() => explainModel(catalog, 'meta-llama/Llama-3.1-7B-Instruct')).toThrow(
+      'unknown model "meta-llama/Llama-3.1-7B-Instruct" (the closest catalog model, "meta-llama/Llama-3.1-70B-Instruct", is a different model: 70B parameters, not 7B)',
+    );
+  });
+
   it('throws for a tensor parallelism that does not divide the heads or a context beyond the model', () => {
     expect(() => explainModel(catalog, 'Qwen/Qwen2.5-0.5B-Instruct', { tensorParallel: 4 })).toThrow(
       'tensor parallelism 4 does not divide the 14 attention heads of Qwen/Qwen2.5-0.5B-Instruct',
