@@ -89,8 +89,12 @@ wait_operands_gone() {
 }
 
 select_profile() {
-  if [[ ${NODE_KEYS[$DCM_PROFILE_LABEL]} != - || ${NODE_KEYS[$DCM_STATE_LABEL]} != - ]]; then
-    run kube label node "$NODE_NAME" "$DCM_PROFILE_LABEL-" "$DCM_STATE_LABEL-" ||
+  local key present=()
+  for key in "$DCM_PROFILE_LABEL" "$DCM_STATE_LABEL"; do
+    [[ ${NODE_KEYS[$key]} == - ]] || present+=("$key-")
+  done
+  if ((${#present[@]} > 0)); then
+    run kube label node "$NODE_NAME" "${present[@]}" ||
       fail NodeLabelFailed "cannot remove the DCM labels of node $NODE_NAME: $LAST_OUTPUT"
   fi
   run kube label node "$NODE_NAME" "$DCM_PROFILE_LABEL=$DESIRED_DCM" --overwrite ||
