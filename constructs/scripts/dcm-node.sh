@@ -104,7 +104,9 @@ select_profile() {
 }
 
 # DCM labels `failure` after a failed attempt and retries a minute later (RetryPartition), so only
-# `success` ends the wait; the timeout reports the last state.
+# `success` ends the wait; the timeout reports the last state. A transient failure is expected when
+# the plan adds a profile: the kubelet refreshes DCM's mounted ConfigMap up to a minute or so after
+# the API server has it, and until then DCM finds no such profile (NonExistentProfile).
 wait_dcm() {
   local waited=0 state
   while true; do
