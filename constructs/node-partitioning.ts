@@ -21,15 +21,8 @@ import {
 import { NodeSelfPatchPolicy } from './node-self-patch-policy.ts';
 import { MODEL_TOTALS_KEY, type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
 import { PartitionRbac } from './partition-rbac.ts';
-import {
-  dcmLockHeldSeconds,
-  dcmTerminationGraceSeconds,
-  DEFAULT_PARTITION_TIMEOUTS,
-  lockHeldSeconds,
-  type PartitionTimeouts,
-  terminationGraceSeconds,
-  timeoutProblems,
-} from './partition-timeouts.ts';
+import { type BackendPod, builtinPod, dcmPod } from './partitioner-pods.ts';
+import { dcmLockHeldSeconds, DEFAULT_PARTITION_TIMEOUTS, lockHeldSeconds, type PartitionTimeouts, timeoutProblems } from './partition-timeouts.ts';
 
 /**
  * Each backend's node script, shipped in a ConfigMap with the files it sources and run by bash in
@@ -124,8 +117,6 @@ export interface NodePartitioningProps {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Host paths modprobe reads module options from: a reload must keep the host's amdgpu options. */
-const MODPROBE_CONFIG_DIRS = ['/etc/modprobe.d', '/lib/modprobe.d'] as const;
 
 /**
  * Puts every planned GPU node into its planned partition profile: a DaemonSet over the plan's nodes
@@ -276,57 +267,6 @@ export class NodePartitioning extends Construct {
   }
 }
 
-/** What differs between the backends' pods. */
-interface BackendPod {
-  readonly containerName: string;
-  readonly env: Record<string, string>;
-  readonly securityContext: k8s.SecurityContext;
-  readonly terminationGraceSeconds: number;
-  readonly volumeMounts: k8s.VolumeMount[];
-  readonly volumes: k8s.Volume[];
-}
-
-function builtinPod(timeouts: PartitionTimeouts, gpusPerNode: number, env: Record<string, string>): BackendPod {
-  return {
-    containerName: 'partitioner',
-    env: { ...env, AMD_SMI_TIMEOUT_SECONDS: String(timeouts.amdSmiSeconds), RELOAD_TIMEOUT_SECONDS: String(timeouts.reloadSeconds) },
-    // amd-smi set and modprobe need root on the host's GPUs and kernel modules.
-    securityContext: { privileged: true },
-    // A SIGTERM inside the mode change is deferred until it ends; the kubelet must not kill sooner.
-    terminationGraceSeconds: terminationGraceSeconds(timeouts, gpusPerNode),
-    volumeMounts: [
-      // The host's /dev, not the container's snapshot: a driver reload creates new /dev/dri nodes
-      // for the partitions. sysfs (available modes, /sys/class/kfd) is already the host's in a
-      // privileged container.
-      { name: 'host-dev', mountPath: '/dev' },
-      // modprobe reloads amdgpu from the host's modules, with the host's options.
-      { name: 'host-modules', mountPath: '/lib/modules', readOnly: true },
-      ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), mountPath: dir, readOnly: true })),
-    ],
-    volumes: [
-      { name: 'host-dev', hostPath: { path: '/dev', type: 'Directory' } },
-      { name: 'host-modules', hostPath: { path: '/lib/modules', type: 'Directory' } },
-      // DirectoryOrCreate: a host without its own options still starts (an empty directory is no option).
-      ...MODPROBE_CONFIG_DIRS.map((dir) => ({ name: hostVolumeName(dir), hostPath: { path: dir, type: 'DirectoryOrCreate' } })),
-    ],
-  };
-}
-
-/**
- * The orchestrator only calls the API server (kubectl) and reads its ConfigMaps: no host access, no
- * capability, no privilege escalation. DCM, a privileged pod of the GPU Operator, changes the GPUs.
- */
-function dcmPod(timeouts: PartitionTimeouts, env: Record<string, string>): BackendPod {
-  return {
-    containerName: 'orchestrator',
-    env,
-    securityContext: { privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-    terminationGraceSeconds: dcmTerminationGraceSeconds(timeouts),
-    volumeMounts: [],
-    volumes: [],
-  };
-}
-
 /**
  * The pod-template hash: the scripts and each node's profile roll the pods; replica counts do not
  * (the scripts re-read the mounted ConfigMap, which the kubelet updates in place), so scaling a model
@@ -342,9 +282,6 @@ export function configHashOf(profilesData: Record<string, string>, scriptData: R
   return createHash('sha256').update(JSON.stringify({ profiles, script: scriptData })).digest('hex');
 }
 
-function hostVolumeName(dir: string): string {
-  return `host${dir.replace(/[^a-z0-9]+/g, '-')}`;
-}
 
 export function envVars(values: Record<string, string>): k8s.EnvVar[] {
   return Object.entries(values).map(([envName, value]) => ({ name: envName, value }));

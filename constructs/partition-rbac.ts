@@ -17,8 +17,10 @@ export interface PartitionRbacProps {
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
 /**
- * The ServiceAccount of the node partitioning DaemonSet and exactly the permissions
- * `scripts/partition-node.sh` uses: every rule below names the kubectl call it exists for.
+ * The ServiceAccount of the node partitioning DaemonSet and exactly the permissions its script uses,
+ * `scripts/partition-node.sh` or `scripts/dcm-node.sh` (the same set: DCM's node label is a patch of
+ * the Node, and its pods are listed like the operands): every rule below names the kubectl call it
+ * exists for.
  */
 export class PartitionRbac extends Construct {
   public readonly serviceAccountName: string;
@@ -99,7 +101,9 @@ export class PartitionRbac extends Construct {
       rules: [
         {
           // `kubectl delete pod -l SELECTOR --field-selector spec.nodeName=NODE` lists the device
-          // plugin pods of the node and deletes them, so they rediscover the partitions.
+          // plugin pods of the node and deletes them, so they rediscover the partitions; with the
+          // gpu-operator backend `kubectl get pods -l ...` also finds the node's DCM pod and waits
+          // for the deleted operands to be gone.
           apiGroups: [''],
           resources: ['pods'],
           verbs: ['list', 'delete'],

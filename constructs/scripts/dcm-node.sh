@@ -89,8 +89,12 @@ wait_operands_gone() {
 }
 
 select_profile() {
-  if [[ ${NODE_KEYS[$DCM_PROFILE_LABEL]} != - || ${NODE_KEYS[$DCM_STATE_LABEL]} != - ]]; then
-    run kube label node "$NODE_NAME" "$DCM_PROFILE_LABEL-" "$DCM_STATE_LABEL-" ||
+  local key present=()
+  for key in "$DCM_PROFILE_LABEL" "$DCM_STATE_LABEL"; do
+    [[ ${NODE_KEYS[$key]} == - ]] || present+=("$key-")
+  done
+  if ((${#present[@]} > 0)); then
+    run kube label node "$NODE_NAME" "${present[@]}" ||
       fail NodeLabelFailed "cannot remove the DCM labels of node $NODE_NAME: $LAST_OUTPUT"
   fi
   run kube label node "$NODE_NAME" "$DCM_PROFILE_LABEL=$DESIRED_DCM" --overwrite ||
@@ -100,7 +104,9 @@ select_profile() {
 }
 
 # DCM labels `failure` after a failed attempt and retries a minute later (RetryPartition), so only
-# `success` ends the wait; the timeout reports the last state.
+# `success` ends the wait; the timeout reports the last state. A transient failure is expected when
+# the plan adds a profile: the kubelet refreshes DCM's mounted ConfigMap up to a minute or so after
+# the API server has it, and until then DCM finds no such profile (NonExistentProfile).
 wait_dcm() {
   local waited=0 state
   while true; do

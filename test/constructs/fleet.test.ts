@@ -226,3 +226,20 @@ describe('buildFleetCharts output', () => {
     await expect(yaml).toMatchFileSnapshot('./__snapshots__/small-fleet.yaml');
   });
 });
+
+describe('buildFleetCharts with the gpu-operator partitioning backend', () => {
+  const gpuOperator = { backend: 'gpu-operator', gpuOperator: { namespace: 'openshift-amd-gpu', deviceConfig: 'mi300x', gpuClientSystemdServices: ['gpuagent'] } } as const;
+
+  it.each(['devicePlugin', 'env'] as const)('synthesizes the realistic fleet (isolation %s): DCM ConfigMap in the operator namespace, no privileged container anywhere', (isolation) => {
+    const dcmCharts = synthFleet(realisticInput({ isolation, partitioning: gpuOperator }));
+    const objects = [...dcmCharts.values()].flat();
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'aim-gpu-sharing-dcm-profiles');
+    expect(configMap?.metadata.namespace).toBe('openshift-amd-gpu');
+    const containers = objects.flatMap((o) => (o.kind === 'DaemonSet' ? o.spec.template.spec.containers : []));
+    expect(containers.map((c: any) => [c.name, c.securityContext.privileged])).toEqual([['orchestrator', false]]);
+    const env = Object.fromEntries(containers[0].env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({ DEVICE_PLUGIN_NAMESPACE: 'openshift-amd-gpu', DEVICE_PLUGIN_SELECTOR: 'daemonset-name=mi300x,app.kubernetes.io/name!=device-config-manager' });
+    // Serving does not depend on the backend.
+    expect(dcmCharts.get(STAGES.serving.id)).toEqual(synthFleet(realisticInput({ isolation })).get(STAGES.serving.id));
+  });
+});

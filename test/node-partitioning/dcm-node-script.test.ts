@@ -145,6 +145,18 @@ describe.concurrent('dcm-node.sh on a node out of its profile', { timeout: 90_00
     expect(run.node.labels[DCM_PROFILE_LABEL]).toBe('spx-nps1-8gpu');
   });
 
+  it('removes only the DCM labels the node carries before selecting, and on a node DCM never touched, none', async () => {
+    const { [DCM_STATE_LABEL]: _, ...noState } = SPX_NODE.labels;
+    const { [DCM_PROFILE_LABEL]: __, ...untouched } = noState;
+    const removals = async (labels: Record<string, string>) => {
+      const run = await runPartitionScript(scenario({ node: { ...SPX_NODE, labels } }));
+      expect(run.exitCode).toBe(0);
+      return run.calls.filter((call) => call.startsWith(`kubectl label node ${NODE_NAME} dcm.amd.com/`) && call.endsWith('-'));
+    };
+    expect(await removals(noState)).toEqual([`kubectl label node ${NODE_NAME} ${DCM_PROFILE_LABEL}-`]);
+    expect(await removals(untouched)).toEqual([]);
+  });
+
   it('a move must be Ready at its destination before the old node is drained', async () => {
     const elsewhere: FakePod = { namespace: 'aim-models', name: 'llama-70b-1', node: 'gpu-node-02', labels: { [MODEL_LABEL]: 'llama-70b' }, readyAfterSleeps: 2 };
     const run = await runPartitionScript(scenario({ pods: [DCM_POD, PLUGIN_POD, MODEL_POD, elsewhere], modelTotals: { 'llama-70b': 1 } }));
