@@ -5,12 +5,12 @@ import type { Diagnostic, Precision, Spec } from '../api/types.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
 import { servingNameCollisions } from '../constructs/serving-names.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
-import { planFleet, poolCapacity } from '../planner/plan.ts';
+import { planFleet, type PlanFleetInput, poolCapacity } from '../planner/plan.ts';
 import type { Plan } from '../planner/types.ts';
 import { checkModels } from '../sizing/check.ts';
 import { sizeDemands } from '../sizing/demand.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
-import { fitDiagnostics, UNPLACED } from './fit-diagnostics.ts';
+import { exactPlacements, fitDiagnostics, UNPLACED } from './fit-diagnostics.ts';
 import { renderManifests, type Tree } from './tree.ts';
 
 export interface Compiled {
@@ -50,15 +50,16 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   const demands = sizeDemands(spec, catalog.models);
   const { planning } = spec.fleet.spec;
   onStage('plan');
-  const plan = await planFleet({
+  const input: PlanFleetInput = {
     pools: spec.pools.map(poolCapacity),
     demands: demands.map((d) => d.demand),
     headroomPercent: planning.headroomPercent,
     previous,
     optimizer: planning.optimizer,
     timeLimitSeconds: planning.timeLimitSeconds,
-  });
-  append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands));
+  };
+  const plan = await planFleet(input);
+  append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands, await exactPlacements(input, plan)));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));
   const compiled: Compiled = {
     spec,

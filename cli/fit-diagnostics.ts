@@ -2,7 +2,7 @@ import { diagnostic } from '../api/diagnostics.ts';
 import { plural } from '../api/words.ts';
 import type { Diagnostic, Model, ModelSpec, NodePool, Spec } from '../api/types.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
-import { planHeuristic, poolCapacity } from '../planner/plan.ts';
+import { planFleet, type PlanFleetInput, planHeuristic, poolCapacity } from '../planner/plan.ts';
 import { NEVER_FITS } from '../planner/reasons.ts';
 import type { Plan } from '../planner/types.ts';
 import { reservedGiB } from '../sizing/budget.ts';
@@ -16,7 +16,13 @@ import type { ModelCatalog } from '../sizing/model-catalog.ts';
  * placed replica from another. It sits at the field that binds: the field of the first way out
  * that works, else `spec.replicas` (capacity) or the precision/model (nothing ever fits).
  */
-export function fitDiagnostics(spec: Spec, plan: Plan, catalog: ModelCatalog, sized: readonly SizedModel[]): Diagnostic[] {
+export function fitDiagnostics(
+  spec: Spec,
+  plan: Plan,
+  catalog: ModelCatalog,
+  sized: readonly SizedModel[],
+  exactPlaced?: ReadonlyMap<string, number>,
+): Diagnostic[] {
   const severity = spec.fleet.spec.planning.allowUnschedulable ? 'warning' : 'error';
   const missing = new Map<string, number>();
   for (const u of plan.unschedulable) missing.set(u.model, (missing.get(u.model) ?? 0) + 1);
@@ -37,6 +43,11 @@ export function fitDiagnostics(spec: Spec, plan: Plan, catalog: ModelCatalog, si
       found.add(trial.field);
     }
     const binding = outs[0] ?? fallbackField(model, reason);
+    // A fleet-wide change, listed last: the model's own fields still say where the need binds.
+    const exact = exactPlaced?.get(name) ?? 0;
+    if (exact > (placedBefore.get(name) ?? 0)) {
+      outs.push({ field: 'spec.planning.optimizer', at: spec.fleet.source.at('spec.planning.optimizer'), text: `planning.optimizer: exact (HiGHS places ${exact} of ${model.spec.replicas})`, spec });
+    }
     const message =
       `${count} of ${plural(model.spec.replicas, 'replica')} of ${name} cannot be placed: ${reason}; ` +
       // An out-of-capacity reason already states the planned rank's need; a never-fits one the least any option needs.
@@ -44,6 +55,21 @@ export function fitDiagnostics(spec: Spec, plan: Plan, catalog: ModelCatalog, si
       (outs.length > 0 ? `ways out (each checked by planning with it): ${outs.map((o) => o.text).join('; ')}` : 'no single change to the model or its pools places them: add nodes');
     return [diagnostic(binding.at, severity, binding.field, message)];
   });
+}
+
+/** Seconds the exact optimizer may spend checking whether it places what the heuristic left out. */
+const EXACT_CHECK_SECONDS = 10;
+
+/**
+ * Replicas placed per model when the exact optimizer plans the same input, for the heuristic's
+ * unplaced replicas only: the heuristic can leave out replicas that fit (greedy profile choice on
+ * mixed pools), and a user must hear that `planning.optimizer: exact` places them before adding
+ * nodes. Undefined when it places no more, or when the plan already is the exact optimizer's.
+ */
+export async function exactPlacements(input: PlanFleetInput, plan: Plan, seconds = EXACT_CHECK_SECONDS): Promise<ReadonlyMap<string, number> | undefined> {
+  if (input.optimizer === 'exact' || plan.unschedulable.length === 0) return undefined;
+  const exact = await planFleet({ ...input, optimizer: 'exact', timeLimitSeconds: Math.min(input.timeLimitSeconds, seconds) });
+  return exact.summary.placed > plan.summary.placed ? placedByModel(exact) : undefined;
 }
 
 /** The message of a fit diagnostic starts so: what `isUnschedulableDiagnostic` recognizes. */

@@ -1,5 +1,5 @@
 import type { DemandOption } from '../sizing/types.ts';
-import { type Choice, gpuShare, type ResolvedModel } from './demands.ts';
+import { type Choice, gpuShare, type ResolvedModel, shapeRange } from './demands.ts';
 import type { PlanningSetup, RunResult } from './run.ts';
 import { lexLess, shortfallOf } from './shortfall.ts';
 import type { Plan } from './types.ts';
@@ -70,6 +70,15 @@ export function repairDegrees(setup: DegreeSetup, levelOf: readonly number[], st
   const candidates = models
     .filter((m) => (m.degrees[levelOf[m.index]!]?.length ?? 0) > 1)
     .sort((a, b) => Number(left.has(b.index)) - Number(left.has(a.index)) || a.priority - b.priority || a.index - b.index);
+  // First, all at once: every model at the lowest degree that runs on its pools' finest partitions.
+  // One coarse-partition model can hold a whole node's profile (a 79 GiB rank on an SPX node that a
+  // 405B replica needed), which no single-model change found within the budget.
+  const fine = finestDegrees(setup, levelOf, best.degrees);
+  if (fine && best.run.unschedulable.length > 0 && runs < budget) {
+    const run = attempt(fine.tpOf);
+    runs++;
+    if (lexLess(outcomeOf(run), outcomeOf(best.run))) best = { degrees: fine, run };
+  }
   for (const model of candidates) {
     const current = optionAt(model, levelOf[model.index]!, best.degrees.tpOf[model.index]!)!.tensorParallel;
     for (const option of model.degrees[levelOf[model.index]!]!) {
@@ -82,6 +91,30 @@ export function repairDegrees(setup: DegreeSetup, levelOf: readonly number[], st
     }
   }
   return best;
+}
+
+/**
+ * Degrees with every model that has a choice at the lowest degree whose ranks fit the finest
+ * partitions of one of its pools; undefined when that changes nothing.
+ */
+function finestDegrees(setup: DegreeSetup, levelOf: readonly number[], from: Degrees): Degrees | undefined {
+  let tpOf = from.tpOf;
+  let why = from.why;
+  for (const m of setup.models) {
+    const options = m.degrees[levelOf[m.index]!] ?? [];
+    if (options.length <= 1) continue;
+    const finest = options.find((o) =>
+      m.pools.some((p) => {
+        const range = shapeRange(o, setup.layouts[p]!, setup.headroomPercent);
+        return range.lo <= range.hi && range.hi === setup.layouts[p]!.shapes.length - 1;
+      }),
+    );
+    const current = optionAt(m, levelOf[m.index]!, tpOf[m.index]!)!.tensorParallel;
+    if (!finest || finest.tensorParallel === current) continue;
+    tpOf = withDegree(tpOf, m.index, finest.tensorParallel);
+    why = withWhy(why, m.index, 'repair');
+  }
+  return tpOf === from.tpOf ? undefined : { tpOf, why };
 }
 
 /**

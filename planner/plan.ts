@@ -13,9 +13,9 @@ export interface PlanFleetInput extends PlanInput {
 }
 
 /**
- * The planner's entry point. `exact` runs the MILP within the time limit and keeps its plan only
- * when it places at least as much, on no more GPUs and nodes, without more churn; otherwise the
- * heuristic's plan stands.
+ * The planner's entry point. `exact` runs the MILP within the time limit and keeps its plan when
+ * it places more, or as much with no less spread on no more GPUs and nodes, never with more churn
+ * or a broken DoNotSchedule spread; otherwise the heuristic's plan stands.
  */
 export async function planFleet(input: PlanFleetInput): Promise<Plan> {
   const solution = solveHeuristic(input);
@@ -30,11 +30,21 @@ function spreadMissed(plan: Plan): number {
   return plan.models.reduce((sum, m) => sum + (m.spread ? Math.max(0, m.spread.wanted - m.spread.domains) : 0), 0);
 }
 
+/** A model whose DoNotSchedule spread the plan breaks (the exact optimizer does not model spread). */
+function breaksHardSpread(plan: Plan): boolean {
+  return plan.models.some((m) => m.spread?.whenUnsatisfiable === 'DoNotSchedule' && m.spread.domains < m.spread.wanted);
+}
+
+/**
+ * The planner's objective in order: replicas placed (without more churn), spread, GPUs, nodes.
+ * A DoNotSchedule spread is a rule, not an objective: a plan that breaks it never wins.
+ */
 function noWorse(candidate: Plan, incumbent: Plan): boolean {
-  if (spreadMissed(candidate) > spreadMissed(incumbent)) return false;
+  if (breaksHardSpread(candidate)) return false;
   const a = candidate.summary;
   const b = incumbent.summary;
   if (a.placed !== b.placed) return a.placed > b.placed && a.profileChanges <= b.profileChanges && a.replicaMoves <= b.replicaMoves;
+  if (spreadMissed(candidate) > spreadMissed(incumbent)) return false;
   if (a.profileChanges > b.profileChanges || a.replicaMoves > b.replicaMoves) return false;
   return a.gpusUsed < b.gpusUsed || (a.gpusUsed === b.gpusUsed && a.nodesUsed <= b.nodesUsed);
 }

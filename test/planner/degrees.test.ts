@@ -99,6 +99,34 @@ describe('planHeuristic: tensor-parallel degree', () => {
     expect(plan.models[0]!.tensorParallelReason).toBe('4: set by spec.tensorParallel');
   });
 
+  it('moves a model to finer partitions when its whole-GPU rank would hold a node that a wider model needs', () => {
+    // Found by the bench (mi300x-tight, seed 5; HiGHS places all 29): a 79 GiB 70B rank at degree 1
+    // made a ninth node SPX for one GPU, leaving the eighth 405B replica (8 × 100.8 GiB) no node.
+    // At degree 8 the 70B shares the CPX node with the small models.
+    const at = (precision: 'bf16' | 'fp8' | 'int4', sizes: Record<number, number>) =>
+      Object.entries(sizes).map(([tp, gib]) => ({ precision, tensorParallel: Number(tp), memoryGiBPerPartition: gib }));
+    const nodes = Array.from({ length: 9 }, (_, n) => `n${n}`);
+    const problem = input(
+      [pool('mi300x', nodes, ['SPX-NPS1', 'DPX-NPS2', 'CPX-NPS4'])],
+      [
+        demand('qwen-32b', 8, at('fp8', { 4: 12 }), { priority: 'high' }),
+        demand('qwen-32b-long', 1, at('fp8', { 4: 14 })),
+        demand('mistral-24b', 1, at('bf16', { 1: 47.3, 2: 24.7, 4: 13.4, 8: 7.7 })),
+        demand('llama-405b', 8, at('bf16', { 8: 100.8 }), { priority: 'high' }),
+        demand('llama-8b', 6, at('int4', { 1: 13.8, 2: 7.8, 4: 4.7, 8: 3.2 })),
+        demand('qwen-1-5b', 1, at('fp8', { 1: 4.7, 2: 3.1, 4: 2.3, 8: 1.9 }), { priority: 'low' }),
+        demand('mistral-7b', 1, at('int4', { 1: 9.4, 2: 5.5, 4: 3.6, 8: 2.7 }), { priority: 'low' }),
+        demand('qwen-0-5b', 1, at('fp8', { 1: 2.2, 2: 1.8, 4: 1.7, 8: 1.6 })),
+        demand('llama-8b-long', 1, at('int4', { 1: 21.8, 2: 11.8, 4: 6.7, 8: 4.2 })),
+        demand('llama-70b', 1, at('fp8', { 1: 79, 2: 41.1, 4: 22.2, 8: 12.7 }), { priority: 'high' }),
+      ],
+    );
+    const plan = planHeuristic(problem);
+    expect(plan.unschedulable).toEqual([]);
+    expect(capacityViolations(plan, problem)).toEqual([]);
+    expect(plan.replicas.find((r) => r.model === 'llama-70b')!.tensorParallel).toBe(8);
+  });
+
   it('reports a lower bound valid under degree choice', () => {
     const problem = input([fleet(['n1'], 4)], [demand('big', 2, options('bf16', 135)), demand('small', 12, options('bf16', 15))]);
     expect(planHeuristic(problem).summary.lowerBound).toBe(4); // ⌈(2 × 1 + 12 / 8)⌉
