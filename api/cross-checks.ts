@@ -1,6 +1,7 @@
 import { GPU_CATALOG, findProfile } from '../hardware/gpus.ts';
 import { capacityChecks } from './capacity.ts';
 import { diagnostic, where } from './diagnostics.ts';
+import { minAvailableChecks } from './min-available.ts';
 import { dcmPoolChecks } from './partitioning-checks.ts';
 import { fleetSafetyChecks, modelSafetyChecks } from './safety-checks.ts';
 import { didYouMean } from './suggest.ts';
@@ -54,6 +55,7 @@ export function crossCheck(input: CrossCheckInput): Diagnostic[] {
     ...input.models.flatMap((model) => precisionChecks(model, input.pools)),
     ...input.models.flatMap(checkpointChecks),
     ...input.models.flatMap(runtimeChecks),
+    ...input.models.flatMap(minAvailableChecks),
     ...(fleet ? fleetSafetyChecks(fleet) : []),
     ...input.models.flatMap(modelSafetyChecks),
     // With no NodePool, or one that failed its checks, the partitions are unknown; those errors stop the run anyway.

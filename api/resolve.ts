@@ -113,6 +113,7 @@ function partitioning(p: Written<FleetPartitioning>): FleetPartitioning {
   const operator = p.gpuOperator ?? {};
   return {
     backend: p.backend ?? 'builtin',
+    maxUnavailableNodes: p.maxUnavailableNodes ?? 1,
     gpuOperator: {
       namespace: operator.namespace ?? DEFAULT_GPU_OPERATOR.namespace,
       deviceConfig: operator.deviceConfig ?? DEFAULT_GPU_OPERATOR.deviceConfig,
@@ -160,6 +161,7 @@ export function resolveModel<S extends ResourceSource>(
       allowedPrecisions: [...(spec.allowedPrecisions ?? DEFAULT_ALLOWED_PRECISIONS)],
       checkpoints: strings(spec.checkpoints ?? {}),
       replicas: spec.replicas ?? 1,
+      ...(spec.minAvailable !== undefined && { minAvailable: spec.minAvailable }),
       ...(spec.maxModelLen !== undefined && { maxModelLen: spec.maxModelLen }),
       concurrency: spec.concurrency ?? 1,
       tensorParallel: spec.tensorParallel ?? 'auto',

@@ -22,7 +22,8 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+    // Union types: `minAvailable` is a number or a percentage string, like Kubernetes' IntOrString.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
     // Editors (yaml-language-server, VS Code) show this instead of the raw pattern; so do we.
     ajv.addKeyword({ keyword: 'patternErrorMessage', schemaType: 'string' });
     compiled = ajv.compile(schema);
@@ -120,6 +121,7 @@ function valueMessage(error: ErrorObject, path: string, params: Record<string, u
 }
 
 function typeName(type: string): string {
+  if (type.includes(',')) return type.split(',').map(typeName).join(' or ');
   return type === 'object' ? 'a mapping' : type === 'array' ? 'a list' : type;
 }
 

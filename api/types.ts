@@ -132,6 +132,11 @@ export interface FleetPartitioning {
   /** @default builtin */
   readonly backend: PartitioningBackend;
   readonly gpuOperator: FleetGpuOperator;
+  /**
+   * Nodes drained and repartitioned at the same time, fleet-wide: the partitioners (either backend)
+   * share this many Leases. @default 1
+   */
+  readonly maxUnavailableNodes: number;
 }
 
 export interface SecretKeyRef {
@@ -269,6 +274,12 @@ export interface ModelSpec {
   readonly checkpoints: Readonly<Partial<Record<Precision, string>>>;
   /** @default 1 */
   readonly replicas: number;
+  /**
+   * Replicas that must stay Ready while nodes drain (the model's PodDisruptionBudget): a number,
+   * or a percentage of the placed replicas (`50%`, rounded up as Kubernetes does); 0 emits none.
+   * @default - the placed replicas less the most the plan puts on one node (none when that is 0)
+   */
+  readonly minAvailable?: MinAvailable;
   /** Resolved by sizing. @default - min(model context, 8192) */
   readonly maxModelLen?: number;
   /** Full-length sequences the KV cache must hold at once. @default 1 */
@@ -308,6 +319,9 @@ export interface ModelSpec {
    */
   readonly kvCacheDtype: KvCacheDtypeChoice;
 }
+
+/** Kubernetes' IntOrString as a PodDisruptionBudget reads it: a count, or `<0–100>%`. */
+export type MinAvailable = number | `${number}%`;
 
 export const KV_CACHE_DTYPES = ['auto', 'fp8'] as const;
 export type KvCacheDtypeChoice = (typeof KV_CACHE_DTYPES)[number];

@@ -2,6 +2,7 @@ import { App } from 'cdk8s';
 import { append, diagnostic, hasErrors, sortDiagnostics } from '../api/diagnostics.ts';
 import { loadSpecDir } from '../api/load.ts';
 import type { Diagnostic, Precision, Spec } from '../api/types.ts';
+import { disruptionBudgetDiagnostics } from '../constructs/disruption-budget.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
 import { servingNameCollisions } from '../constructs/serving-names.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
@@ -60,6 +61,7 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   };
   const plan = await planFleet(input);
   append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands, await exactPlacements(input, plan)));
+  append(diagnostics, disruptionBudgetDiagnostics(spec, plan));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));
   const compiled: Compiled = {
     spec,

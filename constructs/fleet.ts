@@ -82,6 +82,7 @@ export function buildFleetCharts(app: App, input: FleetChartsInput): void {
     devicePluginNamespace: fleet.spec.partitioning.gpuOperator.namespace,
     deviceConfig: fleet.spec.partitioning.gpuOperator.deviceConfig,
     gpuClientSystemdServices: fleet.spec.partitioning.gpuOperator.gpuClientSystemdServices,
+    maxUnavailableNodes: fleet.spec.partitioning.maxUnavailableNodes,
   });
   applySyncWave(nodeSetup, STAGES.nodeSetup.wave);
 

@@ -8,6 +8,12 @@ import { KSERVE_CONTAINER_NAME, VLLM_MODEL_FORMAT } from './serving-runtime.ts';
 export const DEPLOYMENT_MODE_ANNOTATION = 'serving.kserve.io/deploymentMode';
 export const AUTOSCALER_CLASS_ANNOTATION = 'serving.kserve.io/autoscalerClass';
 export const GPU_RESOURCE_TYPES_ANNOTATION = 'serving.kserve.io/gpu-resource-types';
+/**
+ * KServe labels every predictor pod `component: predictor` (and `serving.kserve.io/inferenceservice:
+ * <name>`) on top of `spec.predictor.labels` (kserve/kserve pkg/controller/v1beta1/inferenceservice/
+ * components/predictor.go, v0.20.0): with the model label it selects exactly a model's serving pods.
+ */
+export const PREDICTOR_POD_LABELS: Readonly<Record<string, string>> = { component: 'predictor' };
 
 export interface InferenceServiceProps {
   /** DNS-1035 label of at most 53 characters (KServe derives `<name>-predictor`). */

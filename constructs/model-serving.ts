@@ -4,6 +4,7 @@ import { servedCheckpoint } from '../api/checkpoint.ts';
 import { COMPILER_OWNED_ENV, derivedFlagOf } from '../api/reserved.ts';
 import type { DeviceResourceNaming, Isolation, Model, NodePool, Precision, SecretKeyRef } from '../api/types.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
+import { disruptionBudget, ModelDisruptionBudget } from './disruption-budget.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
 import { InferenceService } from './inference-service.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue } from './labels.ts';
@@ -98,7 +99,8 @@ interface ReplicaGroup {
  * - `env` isolation: one InferenceService per replica, each pod told its exact partitions through
  *   `ROCR_VISIBLE_DEVICES` (an environment variable is not a security boundary: a process in
  *   the pod can open any GPU on the node; use it only among trusted models);
- * plus one Service named after the model spanning all of its pods.
+ * plus one Service named after the model spanning all of its pods, and its PodDisruptionBudget
+ * (`disruption-budget.ts`) when more than one replica is placed.
  */
 export class ModelServing extends Construct {
   public readonly inferenceServices: readonly InferenceService[];
@@ -200,6 +202,9 @@ export class ModelServing extends Construct {
         ports: [{ name: SERVING_PORT_NAME, port: SERVING_PORT, targetPort: k8s.IntOrString.fromNumber(SERVING_PORT), protocol: 'TCP' }],
       },
     });
+
+    const budget = disruptionBudget(model, props.replicas);
+    if (budget) new ModelDisruptionBudget(this, 'DisruptionBudget', { model: model.metadata.name, namespace: props.namespace, budget });
   }
 
   private groups(props: ModelServingProps, fail: (message: string) => never): ReplicaGroup[] {

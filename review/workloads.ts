@@ -163,12 +163,21 @@ function describeChanges(kind: string | undefined, before: Record<string, unknow
   return changes.length ? changes : ['pod spec'];
 }
 
-/** `pods 4 → 6` when an InferenceService only scales. */
-function scaling(before: KubeObject | undefined, after: KubeObject | undefined): string | undefined {
-  const pods = (o: KubeObject | undefined) => (o?.spec?.predictor as { minReplicas?: number } | undefined)?.minReplicas;
-  const a = pods(before);
-  const b = pods(after);
-  return a !== undefined && b !== undefined && a !== b ? `pods ${a} → ${b}` : undefined;
+/**
+ * What a change that restarts nothing changes, where one number says it: `pods 4 → 6` when an
+ * InferenceService only scales, `minAvailable 1 → 2` when a PodDisruptionBudget changes.
+ */
+function changeDetail(before: KubeObject | undefined, after: KubeObject | undefined): string | undefined {
+  const figures: Record<string, [string, (o: KubeObject | undefined) => unknown]> = {
+    InferenceService: ['pods', (o) => (o?.spec?.predictor as { minReplicas?: number } | undefined)?.minReplicas],
+    PodDisruptionBudget: ['minAvailable', (o) => o?.spec?.minAvailable],
+  };
+  const figure = figures[after?.kind ?? ''];
+  if (!figure || before?.kind !== after?.kind) return undefined;
+  const [label, read] = figure;
+  const a = read(before);
+  const b = read(after);
+  return a !== undefined && b !== undefined && a !== b ? `${label} ${String(a)} → ${String(b)}` : undefined;
 }
 
 /**
@@ -204,7 +213,7 @@ export function manifestChanges(before: Files, after: Files, files: readonly Fil
         changes: describeChanges(object.kind, oldShape, newShape),
       });
     } else {
-      const detail = file.change === 'changed' ? scaling(old, now) : undefined;
+      const detail = file.change === 'changed' ? changeDetail(old, now) : undefined;
       other.push({ resource: resourceName(object), path: file.path, change: file.change, ...(detail && { detail }) });
     }
   }

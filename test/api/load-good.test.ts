@@ -39,6 +39,7 @@ describe('loadSpecDir on a valid fleet', () => {
       planning: { headroomPercent: 10, allowUnschedulable: false, optimizer: 'heuristic', timeLimitSeconds: 30 },
       partitioning: {
         backend: 'builtin',
+        maxUnavailableNodes: 1,
         gpuOperator: { namespace: 'kube-amd-gpu', deviceConfig: 'gpu-operator', gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'] },
       },
     });

@@ -13,6 +13,7 @@ describe('Fleet spec.partitioning', () => {
     expect(result.diagnostics).toEqual([]);
     expect(result.spec?.fleet.spec.partitioning).toEqual({
       backend: 'builtin',
+      maxUnavailableNodes: 1,
       gpuOperator: { namespace: 'kube-amd-gpu', deviceConfig: 'gpu-operator', gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'] },
     });
   });

@@ -228,7 +228,7 @@ describe('buildFleetCharts output', () => {
 });
 
 describe('buildFleetCharts with the gpu-operator partitioning backend', () => {
-  const gpuOperator = { backend: 'gpu-operator', gpuOperator: { namespace: 'openshift-amd-gpu', deviceConfig: 'mi300x', gpuClientSystemdServices: ['gpuagent'] } } as const;
+  const gpuOperator = { backend: 'gpu-operator', maxUnavailableNodes: 1, gpuOperator: { namespace: 'openshift-amd-gpu', deviceConfig: 'mi300x', gpuClientSystemdServices: ['gpuagent'] } } as const;
 
   it.each(['devicePlugin', 'env'] as const)('synthesizes the realistic fleet (isolation %s): DCM ConfigMap in the operator namespace, no privileged container anywhere', (isolation) => {
     const dcmCharts = synthFleet(realisticInput({ isolation, partitioning: gpuOperator }));

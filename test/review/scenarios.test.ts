@@ -47,6 +47,8 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   },
   // Alert rules only: no pod restarts, no replica changes, but a change all the same.
   'slo-change': {},
+  // The disruption budget only: nothing restarts or moves.
+  'budget-change': {},
   // The runtime's container is merged into every model pod: all of them restart.
   'image-change': {
     restarts: [
@@ -82,6 +84,13 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
     models: ['big 2→3 up 2', 'chat 2→1 up 0', 'small 2→0 up 0'],
   },
 };
+
+describe('a disruption budget change', { timeout: 60_000 }, () => {
+  it('shows as a configuration change with the budget before and after', async () => {
+    const { diff } = await runScenario('budget-change');
+    expect(diff.configuration.map((c) => `${c.resource}: ${c.detail ?? c.change}`)).toEqual(['PodDisruptionBudget aim-models/chat: minAvailable 2 → 1']);
+  });
+});
 
 describe('the scenario library', () => {
   it('has an expectation for every scenario folder and a folder for every expectation', () => {

@@ -39,6 +39,7 @@ export function fleet(spec: Partial<FleetSpec> = {}): Fleet {
       planning: { headroomPercent: 5, allowUnschedulable: false, optimizer: 'heuristic', timeLimitSeconds: 30 },
       partitioning: {
         backend: 'builtin',
+        maxUnavailableNodes: 1,
         gpuOperator: { namespace: 'kube-amd-gpu', deviceConfig: 'gpu-operator', gpuClientSystemdServices: ['amd-metrics-exporter', 'gpuagent'] },
       },
       huggingFaceToken: { name: 'hf-token', key: 'HF_TOKEN' },
