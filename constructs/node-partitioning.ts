@@ -167,7 +167,7 @@ export class NodePartitioning extends Construct {
     const nodeNames = props.nodes.map((node) => node.name).sort();
     const gpusPerNode = Math.max(...props.nodes.map((node) => node.gpus.length));
 
-    const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace });
+    const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace, readDcmEvents: dcm !== undefined });
     new NodeSelfPatchPolicy(this, 'SelfPatch', { name, serviceAccount: { name, namespace }, labels });
 
     if (dcm) {
