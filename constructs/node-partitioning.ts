@@ -62,7 +62,6 @@ export function dcmSelector(deviceConfig: string): string {
 
 export const DEFAULT_DEVICE_CONFIG = DEFAULT_GPU_OPERATOR.deviceConfig;
 export const DEFAULT_DEVICE_PLUGIN_NAMESPACE = DEFAULT_GPU_OPERATOR.namespace;
-export const DEFAULT_DEVICE_PLUGIN_SELECTOR = operandSelector(DEFAULT_DEVICE_CONFIG);
 
 const PROFILES_DIR = '/etc/aim-gpu-sharing/profiles';
 const SCRIPT_DIR = '/opt/aim-gpu-sharing';
