@@ -62,7 +62,6 @@ export function dcmSelector(deviceConfig: string): string {
 
 export const DEFAULT_DEVICE_CONFIG = DEFAULT_GPU_OPERATOR.deviceConfig;
 export const DEFAULT_DEVICE_PLUGIN_NAMESPACE = DEFAULT_GPU_OPERATOR.namespace;
-export const DEFAULT_DEVICE_PLUGIN_SELECTOR = operandSelector(DEFAULT_DEVICE_CONFIG);
 
 const PROFILES_DIR = '/etc/aim-gpu-sharing/profiles';
 const SCRIPT_DIR = '/opt/aim-gpu-sharing';
@@ -167,7 +166,7 @@ export class NodePartitioning extends Construct {
     const nodeNames = props.nodes.map((node) => node.name).sort();
     const gpusPerNode = Math.max(...props.nodes.map((node) => node.gpus.length));
 
-    const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace });
+    const rbac = new PartitionRbac(this, 'Rbac', { name, namespace, labels, nodeNames, devicePluginNamespace, readDcmEvents: dcm !== undefined });
     new NodeSelfPatchPolicy(this, 'SelfPatch', { name, serviceAccount: { name, namespace }, labels });
 
     if (dcm) {

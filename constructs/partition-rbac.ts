@@ -12,6 +12,8 @@ export interface PartitionRbacProps {
   readonly nodeNames: readonly string[];
   /** Where the device plugin pods the script restarts run. */
   readonly devicePluginNamespace: string;
+  /** The gpu-operator backend reads the Warning Events of DCM's pod there, to say why DCM failed. @default false */
+  readonly readDcmEvents?: boolean;
 }
 
 const RBAC_GROUP = 'rbac.authorization.k8s.io';
@@ -108,6 +110,9 @@ export class PartitionRbac extends Construct {
           resources: ['pods'],
           verbs: ['list', 'delete'],
         },
+        // `kubectl get events --field-selector involvedObject.name=DCM_POD,type=Warning`: DCM writes
+        // why it failed to Events on its own pod, which a failure message then quotes.
+        ...(props.readDcmEvents ? [{ apiGroups: [''], resources: ['events'], verbs: ['list'] }] : []),
       ],
     });
     new k8s.KubeRoleBinding(this, 'DevicePluginRoleBinding', {

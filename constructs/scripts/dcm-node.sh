@@ -73,6 +73,16 @@ preflight() {
     refuse DcmNotRunning "no Ready Device Config Manager pod ($DCM_SELECTOR) runs on this node in $DEVICE_PLUGIN_NAMESPACE: enable spec.configManager in the GPU Operator's DeviceConfig, with spec.configManager.config.name set to the profiles ConfigMap aim-gpu-sharing writes there; the node stays in service"
 }
 
+# DCM reports why in Events on its own pod (configmanager.go generateK8sEvent), not on the Node.
+dcm_last_warning() {
+  local pod ready
+  read -r pod ready < <(operator_pods "$DCM_SELECTOR" 2>/dev/null) || return 0
+  [[ -n $pod ]] || return 0
+  : "$ready"
+  kube get events -n "$DEVICE_PLUGIN_NAMESPACE" --field-selector "involvedObject.name=$pod,type=Warning" -o json 2>/dev/null |
+    json_tool last-warning 2>/dev/null || true
+}
+
 # delete --wait=false returns at once; DCM finds the GPUs busy while an operand still holds them.
 wait_operands_gone() {
   local waited=0 left
@@ -108,7 +118,7 @@ select_profile() {
 # the plan adds a profile: the kubelet refreshes DCM's mounted ConfigMap up to a minute or so after
 # the API server has it, and until then DCM finds no such profile (NonExistentProfile).
 wait_dcm() {
-  local waited=0 state
+  local waited=0 state why
   while true; do
     read_node
     dcm_selected || fail DcmProfileChanged "$DCM_PROFILE_LABEL changed to ${NODE_KEYS[$DCM_PROFILE_LABEL]} while DCM applied $DESIRED_DCM; something else selects this node's profile"
@@ -118,10 +128,12 @@ wait_dcm() {
       return 0
     fi
     if ((waited >= DCM_TIMEOUT_SECONDS)); then
+      why=$(dcm_last_warning)
+      why=${why:+"; DCM's last Warning: $why"}
       if [[ $state == failure ]]; then
-        fail DcmPartitionFailed "the Device Config Manager reports $DCM_STATE_LABEL=failure for profile $DESIRED_DCM after ${waited}s; its Events in $DEVICE_PLUGIN_NAMESPACE (on its pod on this node) say why; the node stays cordoned"
+        fail DcmPartitionFailed "the Device Config Manager reports $DCM_STATE_LABEL=failure for profile $DESIRED_DCM after ${waited}s$why; the node stays cordoned"
       fi
-      fail DcmTimeout "the Device Config Manager reported no result for profile $DESIRED_DCM within ${waited}s; is its pod on this node running with the ConfigMap aim-gpu-sharing writes? the node stays cordoned"
+      fail DcmTimeout "the Device Config Manager reported no result for profile $DESIRED_DCM within ${waited}s$why; is its pod on this node running with the ConfigMap aim-gpu-sharing writes? the node stays cordoned"
     fi
     log "waiting for DCM to apply $DESIRED_DCM (state: $state)"
     pause "$POLL_INTERVAL_SECONDS"

@@ -219,6 +219,18 @@ def pods(doc):
         print(name, "ready" if ready(pod) and not (pod.get("metadata") or {}).get("deletionTimestamp") else "unready")
 
 
+def last_warning(doc):
+    """`REASON: message` of the newest Warning Event in the list, on one line (nothing when there is none)."""
+    warnings = [e for e in doc.get("items") or [] if e.get("type") == "Warning"]
+    if not warnings:
+        return
+    def moment(e):
+        return e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
+    newest = max(warnings, key=moment)
+    message = " ".join(str(newest.get("message") or "").split())
+    print("%s: %s" % (newest.get("reason") or "-", message[:300]))
+
+
 # --------------------------------------------------------------------------------------- lease
 
 
@@ -289,7 +301,7 @@ def main():
     writers = {"event": event, "eviction": eviction, "lease-body": lease_body}
     readers = {
         "gpus": gpus, "count": count, "rocm": rocm, "desired": desired, "totals": totals, "node": node,
-        "gpu-pods": gpu_pods, "ready-elsewhere": ready_elsewhere, "pods": pods, "lease": lease,
+        "gpu-pods": gpu_pods, "ready-elsewhere": ready_elsewhere, "pods": pods, "last-warning": last_warning, "lease": lease,
     }
     if command in writers:
         writers[command](*arguments)

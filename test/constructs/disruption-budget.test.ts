@@ -26,8 +26,8 @@ function fleetInput(models: readonly Model[], placed: Placement[], nodes = 3) {
   return { spec, plan: plan(layouts, placed), maxModelLen: new Map(models.map((m) => [m.metadata.name, 8192])), engineFlags };
 }
 
-function serving(models: readonly Model[], placed: Placement[]): K8sObject[] {
-  return synthFleet(fleetInput(models, placed)).get('serving')!;
+function serving(models: readonly Model[], placed: Placement[], nodes = 3): K8sObject[] {
+  return synthFleet(fleetInput(models, placed, nodes)).get('serving')!;
 }
 
 /**
@@ -141,6 +141,45 @@ describe('PodDisruptionBudget per model', () => {
         expect(budget.stalls.map((s) => s.node).sort(), `${counts} minAvailable ${minAvailable}`).toEqual(stalled);
       }
     }
+  });
+});
+
+/**
+ * The API server's checks of a PodDisruptionBudget spec (kubernetes pkg/apis/policy/validation
+ * ValidatePodDisruptionBudgetSpec): not both minAvailable and maxUnavailable; an int >= 0 or a
+ * percentage of at most 100%; a non-empty selector of valid label values; a known
+ * unhealthyPodEvictionPolicy.
+ */
+function apiServerProblems(spec: Record<string, any>): string[] {
+  const problems: string[] = [];
+  if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined) problems.push('minAvailable and maxUnavailable cannot be both set');
+  const value = spec.minAvailable;
+  if (typeof value === 'number' && (!Number.isInteger(value) || value < 0)) problems.push(`minAvailable ${value}`);
+  if (typeof value === 'string' && !(/^\d+%$/.test(value) && Number(value.slice(0, -1)) <= 100)) problems.push(`minAvailable ${value}`);
+  const labels = Object.entries(spec.selector?.matchLabels ?? {});
+  if (labels.length === 0) problems.push('empty selector');
+  for (const [, v] of labels) if (!/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(String(v))) problems.push(`label value ${String(v)}`);
+  if (!['IfHealthyBudget', 'AlwaysAllow', undefined].includes(spec.unhealthyPodEvictionPolicy)) problems.push('unhealthyPodEvictionPolicy');
+  return problems;
+}
+
+describe('what the API server accepts', () => {
+  it('accepts every budget emitted, default or written, for every placement', () => {
+    const written: (MinAvailable | undefined)[] = [undefined, 1, 2, 3, '1%', '34%', '50%', '66%'];
+    let checked = 0;
+    for (const counts of distributions()) {
+      const placed = placements('chat', counts);
+      for (const minAvailable of written) {
+        if (typeof minAvailable === 'number' && minAvailable >= placed.length) continue;
+        const m = chat(minAvailable === undefined ? {} : { minAvailable });
+        for (const budget of serving([m], placed, 4).filter((o) => o.kind === 'PodDisruptionBudget')) {
+          expect(apiServerProblems(budget.spec), JSON.stringify(budget.spec)).toEqual([]);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    expect(apiServerProblems({ minAvailable: '150%', maxUnavailable: 1, selector: { matchLabels: {} } })).toHaveLength(3);
   });
 });
 

@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
@@ -9,7 +9,7 @@ import { DCM_CONFIGMAP_NAME } from '../../constructs/dcm-profiles.ts';
 import { PARTITIONING_TAINT_KEY } from '../../constructs/labels.ts';
 import { dcmConfigProblems } from '../../hardware/dcm.ts';
 import { schemaPath } from '../../scripts/derive-crd-schemas.ts';
-import { copySpecs, ROOT } from '../cli/run.ts';
+import { aimGpu, copySpecs, ROOT, tempDir } from '../cli/run.ts';
 
 // Parsed YAML; tests reach into it by path.
 type Manifest = any;
@@ -54,5 +54,23 @@ describe('the GPU Operator DeviceConfig example (gpu-operator backend)', { timeo
 
     const builtin = await distWith('');
     expect([...builtin.keys()].filter((file) => file.includes(DCM_CONFIGMAP_NAME))).toEqual([]);
+  });
+});
+
+describe('aim-gpu validate and synth with backend: gpu-operator', { timeout: 120_000 }, () => {
+  it('refuse a pool profile DCM cannot apply with the same positioned error, exit 1, output untouched', async () => {
+    const specs = copySpecs();
+    appendFileSync(join(specs, 'fleet.yaml'), '  partitioning:\n    backend: gpu-operator\n');
+    const pools = join(specs, 'pools.yaml');
+    writeFileSync(pools, readFileSync(pools, 'utf8').replace('profiles: [SPX-NPS1, CPX-NPS4]', 'profiles: [SPX-NPS1, QPX-NPS4, CPX-NPS4]'));
+    const expected = new RegExp(`^${specs}/pools\\.yaml:\\d+:\\d+: error: spec\\.profiles\\.1: QPX-NPS4 cannot be applied by the GPU Operator's Device Config Manager \\(partitioning\\.backend: gpu-operator at ${specs}/fleet\\.yaml:\\d+:\\d+\\): DCM applies NPS4 only with CPX, not with QPX$`, 'm');
+    const validate = await aimGpu(['validate', '--specs', specs]);
+    expect(validate.exitCode).toBe(1);
+    expect(validate.stderr).toMatch(expected);
+    const out = tempDir('out');
+    const synth = await aimGpu(['synth', '--specs', specs, '--out', out]);
+    expect(synth.exitCode).toBe(1);
+    expect(synth.stderr).toMatch(expected);
+    expect(readdirSync(out)).toEqual([]);
   });
 });

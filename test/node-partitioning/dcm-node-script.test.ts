@@ -126,11 +126,13 @@ describe.concurrent('dcm-node.sh on a node out of its profile', { timeout: 90_00
     expect(run.node.taints.map((taint) => taint.key)).toEqual([PARTITIONING_TAINT_KEY]);
   });
 
-  it('DCM reporting failure is waited out (DCM retries every minute), then DcmPartitionFailed names its Events', async () => {
-    const run = await runPartitionScript(scenario({ dcm: dcm('failure', 1), env: { DCM_TIMEOUT_SECONDS: '10' } }));
+  it('DCM reporting failure is waited out (DCM retries every minute), then DcmPartitionFailed quotes DCM\'s last Warning Event', async () => {
+    const run = await runPartitionScript(scenario({ dcm: { ...dcm('failure', 1), podName: DCM_POD.name }, env: { DCM_TIMEOUT_SECONDS: '10' } }));
     expect(run.exitCode).toBe(1);
     expect(reasons(run).at(-1)).toEqual(['Warning', 'DcmPartitionFailed']);
     expect(run.events.at(-1)?.message).toContain(`${DCM_STATE_LABEL}=failure for profile cpx-nps4-8gpu after 10s`);
+    // DCM's own reason, read from the Events on its pod.
+    expect(run.events.at(-1)?.message).toContain("DCM's last Warning: NodeNotTaintedBeforeParition: {\"FinalStatus\":\"\", \"Reason\":\"Taint node and then partition.\"}");
     expect(run.node.labels[PARTITION_STATE_LABEL]).toBe('failed');
     expect(run.gpus.gpus).toEqual(uniformGpus('SPX', 'NPS1'));
   });

@@ -142,9 +142,13 @@ describe('NodePartitioning with the gpu-operator backend', () => {
     for (const name of Object.keys(env)) expect(scripts).toContain(`\${${name}`);
   });
 
-  it('needs no RBAC beyond the builtin backend\'s: nodes get/patch, pods list, evictions, its Events and Leases, operator pods list/delete', () => {
+  it('needs the builtin backend\'s RBAC plus only listing Events in the operator namespace (DCM\'s reasons)', () => {
     const rules = (manifests: Manifest[]) => manifests.filter((m) => /Role$/.test(m.kind)).map((m) => [m.kind, m.metadata.name, m.metadata.namespace, m.rules]);
-    expect(rules(synth())).toEqual(rules(synth({ backend: 'builtin' })));
+    const builtin = rules(synth({ backend: 'builtin' }));
+    const withDcm = builtin.map(([kind, name, namespace, list]) =>
+      name === 'aim-node-partitioner-device-plugin' ? [kind, name, namespace, [...list, { apiGroups: [''], resources: ['events'], verbs: ['list'] }]] : [kind, name, namespace, list],
+    );
+    expect(rules(synth())).toEqual(withDcm);
   });
 
   it('refuses a pool profile DCM cannot apply, naming the DCM rule', () => {

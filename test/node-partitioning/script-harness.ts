@@ -74,6 +74,8 @@ export interface FakeDcm {
   readonly afterSleeps?: number;
   /** DCM is already at work on the profile the node is labelled with (our pod restarted meanwhile). @default false */
   readonly attemptRunning?: boolean;
+  /** The DCM pod a `failure` result writes its Warning Event to (as DCM does, on its own pod). @default - no Event */
+  readonly podName?: string;
 }
 
 export interface FakePod {
@@ -339,6 +341,10 @@ function dcmAttemptEnds(cluster) {
   fs.appendFileSync(env.FAKE_LOG, 'dcm ' + dcm.result + ' ' + profile + '\n');
   if (dcm.result === 'none') return;
   cluster.node.labels[env.DCM_STATE_LABEL] = dcm.result;
+  if (dcm.result === 'failure' && dcm.podName) {
+    cluster.events = [...(cluster.events ?? []), { type: 'Warning', reason: 'NodeNotTaintedBeforeParition', message: '{"FinalStatus":"", "Reason":"Taint node and then partition."}',
+      involvedObject: { kind: 'Pod', name: dcm.podName }, lastTimestamp: '2026-11-30T01:00:00Z' }];
+  }
   if (dcm.result !== 'success') return;
   const gpus = readJson(env.FAKE_GPU_STATE);
   const entries = dcm.config['gpu-config-profiles'][profile].profiles;
@@ -400,6 +406,13 @@ function kubectl() {
     cluster.pods = cluster.pods.filter((p) => p !== pod);
     cluster.evicted.push(namespace + '/' + podName);
     save();
+  } else if (verb === 'get' && kind === 'events') {
+    const field = option('--field-selector') ?? '';
+    const items = (cluster.events ?? []).filter((e) => field.split(',').every((term) => {
+      const [key, value] = term.split('=');
+      return key === 'involvedObject.name' ? e.involvedObject.name === value : key === 'type' ? e.type === value : false;
+    }));
+    process.stdout.write(JSON.stringify({ kind: 'EventList', items }));
   } else if (verb === 'get' && kind === 'lease') {
     const lease = cluster.leases[name];
     if (lease) process.stdout.write(JSON.stringify(lease));
