@@ -191,8 +191,9 @@ function dashedPlan(panel: timeseries.PanelBuilder): void {
 
 /**
  * Fleet and partitions: per node, the plan against what the cluster reports (profile label,
- * partitioner state, allocatable partitions, partitions per mode from the exporter), then partition
- * utilisation and the memory vLLM uses against what the plan lets it take.
+ * partitioner state: its label, the cordon and the mode-change taint; allocatable partitions;
+ * partitions per mode from the exporter), then partition utilisation and the memory vLLM uses
+ * against what the plan lets it take.
  */
 export function fleetDashboard(input: DashboardInput): dashboard.Dashboard {
   const exporter = (metric: string) => selector(metric, { job: input.exporterJob });
@@ -215,7 +216,8 @@ export function fleetDashboard(input: DashboardInput): dashboard.Dashboard {
     ], dashedPlan)
     .table('Partitioner state per node', 12, [
       instant(`max by (node, ${state}) (${selector(KUBE_STATE_METRICS.nodeLabels, { [state]: { regex: '.+' } })}) and on (node) ${PLAN_METRICS.nodeProfile}`, 'A'),
-      instant(`max by (node, effect) (${selector(KUBE_STATE_METRICS.nodeTaint, { key: PARTITIONING_TAINT_KEY })})`, 'B'),
+      instant(`max by (node) (${KUBE_STATE_METRICS.nodeUnschedulable}) and on (node) ${PLAN_METRICS.nodeProfile}`, 'B'),
+      instant(`max by (node, effect) (${selector(KUBE_STATE_METRICS.nodeTaint, { key: PARTITIONING_TAINT_KEY })})`, 'C'),
     ])
     .graph('Partitions per mode: exporter against plan', 'short', 12, [
       query(OBSERVED_METRICS.partitions, '{{hostname}} {{gpu_compute_partition_type}}-{{gpu_memory_partition_type}}', 'A'),
@@ -235,10 +237,12 @@ export function fleetDashboard(input: DashboardInput): dashboard.Dashboard {
 
 /**
  * Model serving, per model: throughput, p99 TTFT, inter-token and end-to-end latency against the
- * SLO lines the plan records, KV-cache usage against the pressure line, queue length, preemptions.
+ * SLO lines the plan records, the KV-cache tokens in use against the capacity the plan gives the
+ * model and the busiest pod's share against the pressure line, queue length, preemptions.
  */
 export function servingDashboard(input: DashboardInput): dashboard.Dashboard {
-  const vllm = (metric: string) => selector(metric, { job: input.vllmJob, model: { regex: `$${MODEL_VARIABLE}` } });
+  const planned = { regex: `$${MODEL_VARIABLE}` };
+  const vllm = (metric: string) => selector(metric, { job: input.vllmJob, model: planned });
   const layout = new Layout(input, 'serving', true)
     .row('Throughput')
     .graph('Throughput: tokens per second', 'short', 24, [
@@ -254,24 +258,33 @@ export function servingDashboard(input: DashboardInput): dashboard.Dashboard {
   }
   return layout
     .row('Saturation')
-    .graph('KV cache usage (busiest pod)', 'percentunit', 8, [query(`max by (model) (${vllm(VLLM_METRICS.kvCacheUsage)})`, '{{model}}')], (panel) => {
+    .graph('KV cache: tokens in use against the plan\'s capacity', 'short', 12, [
+      query(`sum by (model) (${selector(OBSERVED_METRICS.kvUsedTokens, { model: planned })})`, '{{model}} in use', 'A'),
+      query(`sum by (model) (${selector(PLAN_METRICS.kvCapacityTokens, { model: planned })})`, 'plan capacity {{model}}', 'B'),
+    ], (panel) => {
+      panel.min(0);
+      dashedPlan(panel);
+    })
+    .graph('KV cache usage (busiest pod)', 'percentunit', 12, [query(`max by (model) (${vllm(VLLM_METRICS.kvCacheUsage)})`, '{{model}}')], (panel) => {
       panel.min(0).max(1);
       thresholdLine(panel, KV_CACHE_PRESSURE);
     })
-    .graph('Queue length: requests waiting', 'short', 8, [
+    .graph('Queue length: requests waiting', 'short', 12, [
       query(`sum by (model) (${vllm(VLLM_METRICS.requestsWaiting)})`, '{{model}} waiting', 'A'),
       query(`sum by (model) (${vllm(VLLM_METRICS.requestsRunning)})`, '{{model}} running', 'B'),
     ])
-    .graph('Preemptions per second', 'short', 8, [query(`sum by (model) (rate(${vllm(VLLM_METRICS.preemptions)}[$__rate_interval]))`, '{{model}}')])
+    .graph('Preemptions per second', 'short', 12, [query(`sum by (model) (rate(${vllm(VLLM_METRICS.preemptions)}[$__rate_interval]))`, '{{model}}')])
     .build();
 }
 
 /**
- * Capacity: GPUs the plan uses against its lower bound, KV-cache headroom, replicas the plan could
+ * Capacity: GPUs the plan uses against its lower bound, KV-cache headroom in tokens (free in the
+ * serving pods, against the plan's capacity), replicas the plan could
  * not place, free partitions per pool and profile, and each model's replicas per node (spread).
  */
 export function capacityDashboard(input: DashboardInput): dashboard.Dashboard {
   const model = { regex: `$${MODEL_VARIABLE}` };
+  const capacity = `sum by (model) (${selector(PLAN_METRICS.kvCapacityTokens, { model })})`;
   return new Layout(input, 'capacity', true)
     .row('GPUs and KV cache')
     .stat('GPUs used against lower bound', 'short', 12, [
@@ -279,11 +292,13 @@ export function capacityDashboard(input: DashboardInput): dashboard.Dashboard {
       query(PLAN_METRICS.gpusLowerBound, 'lower bound', 'B'),
       query(PLAN_METRICS.gpus, 'in the fleet', 'C'),
     ])
-    .graph('KV headroom: free share of each model\'s KV cache (fullest pod)', 'percentunit', 12, [
-      query(`1 - max by (model) (${selector(VLLM_METRICS.kvCacheUsage, { job: input.vllmJob, model })})`, '{{model}}'),
+    // A model with no serving pod has no free KV tokens, whatever the plan gives it.
+    .graph('KV headroom: free KV tokens per model against the plan\'s capacity', 'short', 12, [
+      query(`sum by (model) (${selector(OBSERVED_METRICS.kvFreeTokens, { model })})\nor\n0 * ${capacity}`, '{{model}} free', 'A'),
+      query(capacity, 'plan capacity {{model}}', 'B'),
     ], (panel) => {
-      panel.min(0).max(1);
-      thresholdLine(panel, 1 - KV_CACHE_PRESSURE);
+      panel.min(0);
+      dashedPlan(panel);
     })
     .row('Placement')
     .bars('Unschedulable replicas per model', 'short', 12, [query(selector(PLAN_METRICS.unschedulable, { model }), '{{model}}')])

@@ -8,7 +8,21 @@ import type { PlanNode } from '../planner/types.ts';
 export const PROFILE_LABEL = 'gpusharing.aim/partition-profile';
 /** `ready` once the node is in its planned profile, `failed` (with an Event) when setup failed. */
 export const PARTITION_STATE_LABEL = 'gpusharing.aim/partition-state';
-/** Taint held while a node is being repartitioned, and left in place when that fails. */
+/**
+ * The values of PARTITION_STATE_LABEL, as `scripts/node-rollout.sh` and `scripts/partition-node.sh`
+ * write them: `draining` from the cordon until the GPUs are idle, `partitioning` from the mode change
+ * until the node is back in service (both with the node cordoned), then `ready`; `failed` after a
+ * failure past the cordon (still cordoned), `unsupported` when the pre-flight refused the change
+ * (left in service).
+ */
+export const PARTITION_STATES = {
+  draining: 'draining',
+  partitioning: 'partitioning',
+  ready: 'ready',
+  failed: 'failed',
+  unsupported: 'unsupported',
+} as const;
+/** NoSchedule taint held only while the GPU modes change (it keeps the GPU Operator's operands off), left in place when that fails. */
 export const PARTITIONING_TAINT_KEY = 'gpusharing.aim/partitioning';
 export const MODEL_LABEL = 'gpusharing.aim/model';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

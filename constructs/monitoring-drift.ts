@@ -1,6 +1,7 @@
 import type { Plan } from '../planner/types.ts';
-import { PARTITION_STATE_LABEL, PARTITIONING_TAINT_KEY, PROFILE_LABEL } from './labels.ts';
+import { PARTITION_STATE_LABEL, PARTITION_STATES, PROFILE_LABEL } from './labels.ts';
 import {
+  alternation,
   AMD_RESOURCE_REGEX,
   EXPORTER_LABELS,
   EXPORTER_METRICS,
@@ -8,6 +9,7 @@ import {
   OBSERVED_METRICS,
   PLAN_METRICS,
   selector,
+  VLLM_METRICS,
 } from './monitoring-metrics.ts';
 import { MODEL_TARGET_LABEL, NODE_TARGET_LABEL } from './monitoring-targets.ts';
 import { type AlertRule, type RuleGroup } from './monitoring-rules.ts';
@@ -27,11 +29,24 @@ export function kubeStateLabel(label: string): string {
 const MODE = `${EXPORTER_LABELS.hostname}, ${EXPORTER_LABELS.computePartition}, ${EXPORTER_LABELS.memoryPartition}`;
 
 /**
+ * `share` of each serving pod's KV cache in tokens, summed per model and node. vLLM reports its KV
+ * use as a 0–1 fraction of its own cache; one replica's cache is the plan's capacity on the node
+ * over its replicas there (exact when they share one partition shape, as they do unless a mixed
+ * node holds the model on two partition sizes, where it is their mean).
+ */
+function kvTokens(share: string): string {
+  const perReplica = `(${PLAN_METRICS.kvCapacityTokens} / on (${MODEL_TARGET_LABEL}, ${NODE_TARGET_LABEL}) ${PLAN_METRICS.replicas})`;
+  return `sum by (${MODEL_TARGET_LABEL}, ${NODE_TARGET_LABEL}) (\n  ${share}\n  * on (${MODEL_TARGET_LABEL}, ${NODE_TARGET_LABEL}) group_left () ${perReplica}\n)`;
+}
+
+/**
  * The cluster in the plan's vocabulary: partitions per planned node and mode as the exporter
- * reports them (one series per logical GPU, i.e. per partition), and serving vLLM pods per model
- * and node (vLLM only answers the scrape once its weights are loaded).
+ * reports them (one series per logical GPU, i.e. per partition), serving vLLM pods per model
+ * and node (vLLM only answers the scrape once its weights are loaded), and the KV-cache tokens
+ * those pods use and have free.
  */
 export function observedGroup(vllmJob: string, exporterJob: string): RuleGroup {
+  const kvUsage = selector(VLLM_METRICS.kvCacheUsage, { job: vllmJob });
   return {
     name: 'aim.observed',
     rules: [
@@ -43,6 +58,8 @@ export function observedGroup(vllmJob: string, exporterJob: string): RuleGroup {
         record: OBSERVED_METRICS.servingPods,
         expr: `count by (${MODEL_TARGET_LABEL}, ${NODE_TARGET_LABEL}) (${selector('up', { job: vllmJob })} == 1)`,
       },
+      { record: OBSERVED_METRICS.kvUsedTokens, expr: kvTokens(kvUsage) },
+      { record: OBSERVED_METRICS.kvFreeTokens, expr: kvTokens(`(1 - ${kvUsage})`) },
     ],
   };
 }
@@ -90,8 +107,17 @@ function partitionDriftExpr(): string {
 }
 
 /**
- * Nodes that are not in their planned partition profile: the partitioner gave up (its label, if
- * kube-state-metrics exports it, or its taint left in place for too long), the node carries another
+ * How long a node may stay `draining` or `partitioning` before it is stuck. The partitioner bounds
+ * every step and labels the node `failed` when one runs out, so with the default timeouts
+ * (`partition-timeouts.ts`) either state ends well within it: `draining` takes at most the eviction
+ * and the host going idle (2 × 600 s), `partitioning` the critical section (at most 2,400 s on 8
+ * GPUs) and allocatable (300 s). Longer means the pod died or hangs outside its timeouts.
+ */
+export const PARTITIONING_STUCK_AFTER = '1h';
+
+/**
+ * Nodes that are not in their planned partition profile: the partitioner gave up (its state label,
+ * if kube-state-metrics exports it: `failed`, or `draining`/`partitioning` for too long), the node carries another
  * profile label, the exporter reports other modes or counts than the plan, or the device plugin
  * offers fewer partitions than the node's replicas need. A planned node whose exporter is silent
  * would hide its drift, so that alerts too.
@@ -99,24 +125,30 @@ function partitionDriftExpr(): string {
 export function partitionGroup(exporterJob: string): RuleGroup {
   const profileLabel = kubeStateLabel(PROFILE_LABEL);
   const labelled = selector(KUBE_STATE_METRICS.nodeLabels, { [profileLabel]: { regex: '.+' } });
+  const state = kubeStateLabel(PARTITION_STATE_LABEL);
+  const allowlist = `--metric-labels-allowlist=nodes=[${PARTITION_STATE_LABEL},${PROFILE_LABEL}]`;
+  const inChange = alternation([PARTITION_STATES.draining, PARTITION_STATES.partitioning]);
   const rules: AlertRule[] = [
     {
       alert: 'GpuPartitionSetupFailed',
-      expr: `${selector(KUBE_STATE_METRICS.nodeLabels, { [kubeStateLabel(PARTITION_STATE_LABEL)]: 'failed' })} == 1`,
+      expr: `${selector(KUBE_STATE_METRICS.nodeLabels, { [state]: PARTITION_STATES.failed })} == 1`,
       labels: { severity: 'critical' },
       annotations: {
         summary: 'Partition setup failed on node {{ $labels.node }}',
-        description: `The node partitioner labelled {{ $labels.node }} ${PARTITION_STATE_LABEL}=failed and left it tainted; its Events say why. Needs kube-state-metrics to export the node label (--metric-labels-allowlist=nodes=[${PARTITION_STATE_LABEL},${PROFILE_LABEL}]).`,
+        description: `The node partitioner labelled {{ $labels.node }} ${PARTITION_STATE_LABEL}=failed and left it cordoned; its Events say why. Needs kube-state-metrics to export the node label (${allowlist}).`,
       },
     },
     {
+      // Keyed on the state label the partitioner persists on the Node, not on its taint, which it now
+      // holds only while the modes change. The state is part of the alert's labels, so each state
+      // has its own hour: `draining` turning into `partitioning` is progress.
       alert: 'GpuPartitioningStuck',
-      expr: `${selector(KUBE_STATE_METRICS.nodeTaint, { key: PARTITIONING_TAINT_KEY })} == 1`,
-      for: '1h',
+      expr: `${selector(KUBE_STATE_METRICS.nodeLabels, { [state]: { regex: inChange } })} == 1`,
+      for: PARTITIONING_STUCK_AFTER,
       labels: { severity: 'warning' },
       annotations: {
-        summary: 'Node {{ $labels.node }} has been held for repartitioning for an hour',
-        description: `The ${PARTITIONING_TAINT_KEY} taint has been on node {{ $labels.node }} for an hour: repartitioning failed or cannot drain the node's GPUs.`,
+        summary: `Node {{ $labels.node }} has been ${PARTITION_STATE_LABEL}={{ $labels.${state} }} for ${PARTITIONING_STUCK_AFTER}`,
+        description: `The node partitioner cordoned {{ $labels.node }} and has left it ${PARTITION_STATE_LABEL}={{ $labels.${state} }} for ${PARTITIONING_STUCK_AFTER}, longer than its timeouts allow (a step that runs out labels the node failed): its pod is gone, not running (the node NotReady after a driver reload, say) or hung. The node takes no model pods meanwhile. Needs kube-state-metrics to export the node label (${allowlist}).`,
       },
     },
     {

@@ -44,12 +44,15 @@ export const EXPORTER_LABELS = {
 
 /**
  * kube-state-metrics series. Node labels appear in `kube_node_labels` only when allow-listed
- * (`--metric-labels-allowlist=nodes=[gpusharing.aim/partition-state]`), with the name sanitised to
- * `label_gpusharing_aim_partition_state`; taints are exported by default.
+ * (`--metric-labels-allowlist=nodes=[gpusharing.aim/partition-state,gpusharing.aim/partition-profile]`),
+ * with the name sanitised to `label_gpusharing_aim_partition_state`; taints and the cordon are
+ * exported by default.
  */
 export const KUBE_STATE_METRICS = {
   nodeLabels: 'kube_node_labels',
   nodeTaint: 'kube_node_spec_taint',
+  /** 1 while the node is cordoned (`spec.unschedulable`), as the partitioner keeps it from drain to ready or failed. */
+  nodeUnschedulable: 'kube_node_spec_unschedulable',
   /**
    * `{node, resource, unit}`; an extended resource's name is sanitised to a label value, so
    * `amd.com/gpu` is `resource="amd_com_gpu"` and `amd.com/cpx_nps4` is `amd_com_cpx_nps4`
@@ -91,6 +94,11 @@ export const PLAN_METRICS = {
   replicas: 'aim:plan_replicas',
   /** Memory vLLM may take per model and node: `--gpu-memory-utilization` × partition memory, summed. */
   memoryBytes: 'aim:plan_memory_bytes',
+  /**
+   * KV cache per model and node in tokens: each replica's `kvCacheTokens` (vLLM's "GPU KV cache
+   * size"), summed; absent for a model known only by its memory.
+   */
+  kvCapacityTokens: 'aim:plan_kv_capacity_tokens',
 } as const;
 
 /** The cluster as observed, recorded in the plan's vocabulary (see `observedRecordingRules`). */
@@ -99,6 +107,13 @@ export const OBSERVED_METRICS = {
   partitions: 'aim:gpu_partitions:count',
   /** vLLM pods answering the scrape, per model and node. */
   servingPods: 'aim:serving_pods:count',
+  /**
+   * KV-cache tokens in use per model and node: each serving pod's `vllm:kv_cache_usage_perc` (a
+   * 0–1 fraction of its own cache) times the capacity the plan gives one replica there, summed.
+   */
+  kvUsedTokens: 'aim:kv_cache_used_tokens:sum',
+  /** KV-cache tokens free per model and node, over the pods serving: (1 − usage) × one replica's capacity, summed. */
+  kvFreeTokens: 'aim:kv_cache_free_tokens:sum',
 } as const;
 
 /**

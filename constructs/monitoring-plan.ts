@@ -56,20 +56,23 @@ function nodeRules(node: PlanNode): RecordingRule[] {
 }
 
 /**
- * Per model and node: replicas, and the memory vLLM is allowed there (`--gpu-memory-utilization` ×
+ * Per model and node: replicas, the memory vLLM is allowed there (`--gpu-memory-utilization` ×
  * partition memory, summed over the replicas' partitions), the figure the exporter's used VRAM is
- * compared with.
+ * compared with, and the KV cache in tokens (vLLM's "GPU KV cache size" the sizing predicts per
+ * replica, summed), the figure vLLM's KV usage fraction is a share of. A model known only by its
+ * memory has no KV figure, so no capacity series rather than an understated one.
  */
 function replicaRules(plan: Plan): RecordingRule[] {
   const partitionMemory = new Map<string, number>();
   for (const node of plan.nodes) {
     for (const gpu of node.gpus) for (const p of gpu.partitions) partitionMemory.set(`${node.name}/${gpu.index}/${p.index}`, p.memoryGiB);
   }
-  const byModelNode = new Map<string, { model: string; node: string; replicas: number; bytes: number }>();
+  const byModelNode = new Map<string, { model: string; node: string; replicas: number; bytes: number; kvTokens: number | undefined }>();
   for (const replica of plan.replicas) {
     const key = `${replica.model}\u0000${replica.node}`;
-    const entry = byModelNode.get(key) ?? { model: replica.model, node: replica.node, replicas: 0, bytes: 0 };
+    const entry = byModelNode.get(key) ?? { model: replica.model, node: replica.node, replicas: 0, bytes: 0, kvTokens: 0 };
     entry.replicas += 1;
+    entry.kvTokens = entry.kvTokens === undefined || replica.kvCacheTokens === undefined ? undefined : entry.kvTokens + replica.kvCacheTokens;
     for (const ref of replica.partitions) {
       const gib = partitionMemory.get(`${replica.node}/${ref.gpu}/${ref.partition}`);
       if (gib === undefined) throw new Error(`plan: replica ${replica.id} holds partition ${ref.gpu}/${ref.partition} that node ${replica.node} does not have`);
@@ -78,9 +81,10 @@ function replicaRules(plan: Plan): RecordingRule[] {
     byModelNode.set(key, entry);
   }
   const sorted = [...byModelNode.values()].sort((a, b) => (a.model === b.model ? (a.node < b.node ? -1 : 1) : a.model < b.model ? -1 : 1));
-  return sorted.flatMap(({ model, node, replicas, bytes }) => [
+  return sorted.flatMap(({ model, node, replicas, bytes, kvTokens }) => [
     constant(PLAN_METRICS.replicas, replicas, { model, node }),
     constant(PLAN_METRICS.memoryBytes, bytes, { model, node }),
+    ...(kvTokens === undefined ? [] : [constant(PLAN_METRICS.kvCapacityTokens, kvTokens, { model, node })]),
   ]);
 }
 

@@ -28,6 +28,8 @@ export interface Placement {
   readonly gpuMemoryUtilization: number;
   /** `[gpu, partition]` pairs; tensor parallelism is their count. */
   readonly partitions: ReadonlyArray<readonly [number, number]>;
+  /** The replica's KV cache in tokens; absent as for a model known only by its memory. */
+  readonly kvCacheTokens?: number;
 }
 
 /** A plan with the given nodes and placements (partitions point back at their replicas). */
@@ -63,6 +65,7 @@ export function plan(layouts: readonly NodeLayout[], placements: readonly Placem
       maxNumBatchedTokens: 2048,
       maxNumSeqs: 256,
       partitions: p.partitions.map(([gpu, partition]) => ({ gpu, partition })),
+      ...(p.kvCacheTokens === undefined ? {} : { kvCacheTokens: p.kvCacheTokens }),
     }));
   return {
     apiVersion: 'gpusharing.aim/v1alpha1',

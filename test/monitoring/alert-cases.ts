@@ -37,10 +37,17 @@ export interface AlertCheck {
   readonly alertname: string;
   readonly exp_alerts: readonly ExpectedAlert[];
 }
+/** A recording rule's value checked at `eval_time`: `labels` is the whole series, name included. */
+export interface ExprCheck {
+  readonly expr: string;
+  readonly eval_time: string;
+  readonly exp_samples: ReadonlyArray<{ readonly labels: string; readonly value: number }>;
+}
 export interface RuleTest {
   readonly name: string;
   readonly input_series: readonly Series[];
   readonly alert_rule_test: readonly AlertCheck[];
+  readonly promql_expr_test?: readonly ExprCheck[];
 }
 
 /** The annotations of the rule `alert` whose labels include `labels`, with `$labels.x` and `$value` expanded. */
@@ -100,6 +107,19 @@ function nodeLabels(node: string, labels: Record<string, string>): Series {
 const allocatable = (node: string, resource: string, value: number): Series =>
   constant(`kube_node_status_allocatable{node="${node}",resource="${resource}",unit="${resource === 'cpu' ? 'core' : 'integer'}"}`, value);
 
+/** vLLM's KV usage fraction of one pod, with the model and node the PodMonitor copies onto it. */
+function kvUsage(model: string, node: string, pod: string, fraction: number): Series {
+  return constant(`vllm:kv_cache_usage_perc{job="${VLLM_JOB}",model_name="${model}",model="${model}",node="${node}",pod="${pod}"}`, fraction);
+}
+/** The values `record` must have at 10m, keyed `model@node` (promtool compares them in any order). */
+function kvSamples(record: string, values: Record<string, number>): ExprCheck {
+  const exp_samples = Object.entries(values).map(([key, value]) => {
+    const [model, node] = key.split('@') as [string, string];
+    return { labels: `${record}{model="${model}",node="${node}"}`, value };
+  });
+  return { expr: record, eval_time: '10m', exp_samples };
+}
+
 const PROFILE = 'label_gpusharing_aim_partition_profile';
 const STATE = 'label_gpusharing_aim_partition_state';
 
@@ -116,7 +136,6 @@ export const RULE_TESTS: RuleTest[] = [
       allocatable(NODE_2, 'cpu', 192),
       allocatable(NODE_2, 'amd_com_cpx_nps1', 16),
       allocatable(NODE_2, 'amd_com_spx_nps1', 6),
-      constant(`kube_node_spec_taint{node="${NODE_1}",key="gpusharing.aim/partitioning",effect="NoExecute"}`, 1, 30),
     ],
     alert_rule_test: ['GpuPartitionDrift', 'GpuPartitionMetricsAbsent', 'GpuNodeProfileLabelMismatch', 'GpuPartitionSetupFailed', 'GpuPartitioningStuck', 'GpuAllocatableBelowPlan'].map(
       (alertname) => ({ eval_time: '2h', alertname, exp_alerts: [] }),
@@ -169,18 +188,34 @@ export const RULE_TESTS: RuleTest[] = [
     ],
   },
   {
-    name: 'partitioner failed on one node, stuck on the other, and labelled the wrong profile',
+    // Each state within the partitioner's timeouts, 80 minutes in all: progress, not stuck. The mode
+    // change's taint, held for 40 minutes, is not what the alert reads.
+    name: 'a repartition that drains for 40 minutes, partitions for 40, then is ready',
+    input_series: [
+      { series: `kube_node_labels{node="${NODE_1}",${PROFILE}="spx-nps1",${STATE}="draining"}`, values: '1x39' },
+      { series: `kube_node_labels{node="${NODE_1}",${PROFILE}="spx-nps1",${STATE}="partitioning"}`, values: '_x40 1x39' },
+      { series: `kube_node_labels{node="${NODE_1}",${PROFILE}="${PROFILE_1}",${STATE}="ready"}`, values: '_x80 1x160' },
+      { series: `kube_node_spec_taint{node="${NODE_1}",key="gpusharing.aim/partitioning",effect="NoSchedule"}`, values: '_x40 1x39' },
+      { series: `kube_node_spec_unschedulable{node="${NODE_1}"}`, values: '1x79 0x160' },
+    ],
+    alert_rule_test: [30, 70, 100, 180].flatMap((minutes) =>
+      ['GpuPartitioningStuck', 'GpuPartitionSetupFailed'].map((alertname) => ({ eval_time: `${minutes}m`, alertname, exp_alerts: [] })),
+    ),
+  },
+  {
+    name: 'partitioner failed on one node, stuck partitioning on the other, and labelled the wrong profile',
     input_series: [
       nodeLabels(NODE_1, { [PROFILE]: 'spx-nps1', [STATE]: 'failed' }),
-      nodeLabels(NODE_2, { [STATE]: 'ready' }),
-      constant(`kube_node_spec_taint{node="${NODE_1}",key="gpusharing.aim/partitioning",effect="NoExecute"}`, 1),
+      nodeLabels(NODE_2, { [PROFILE]: PROFILE_2, [STATE]: 'partitioning' }),
+      constant(`kube_node_spec_unschedulable{node="${NODE_1}"}`, 1),
+      constant(`kube_node_spec_unschedulable{node="${NODE_2}"}`, 1),
     ],
     alert_rule_test: [
       { eval_time: '50m', alertname: 'GpuPartitioningStuck', exp_alerts: [] },
       {
         eval_time: '2h',
         alertname: 'GpuPartitioningStuck',
-        exp_alerts: [fires('GpuPartitioningStuck', { node: NODE_1, key: 'gpusharing.aim/partitioning', effect: 'NoExecute' })],
+        exp_alerts: [fires('GpuPartitioningStuck', { node: NODE_2, [PROFILE]: PROFILE_2, [STATE]: 'partitioning' })],
       },
       { eval_time: '2h', alertname: 'GpuPartitionSetupFailed', exp_alerts: [fires('GpuPartitionSetupFailed', { node: NODE_1, [PROFILE]: 'spx-nps1', [STATE]: 'failed' })] },
       {
@@ -251,6 +286,22 @@ export const RULE_TESTS: RuleTest[] = [
       { eval_time: '5m', alertname: 'ModelRequestsPreempted', exp_alerts: [] },
       { eval_time: '30m', alertname: 'ModelKvCacheNearlyFull', exp_alerts: [fires('ModelKvCacheNearlyFull', { model_name: 'llama-8b', pod: 'l8-a' })] },
       { eval_time: '30m', alertname: 'ModelRequestsPreempted', exp_alerts: [fires('ModelRequestsPreempted', { model_name: 'llama-8b', pod: 'l8-a' })] },
+    ],
+  },
+  {
+    name: 'KV tokens in use and free: each pod\'s usage fraction of one replica\'s planned capacity, summed per model and node',
+    input_series: [
+      kvUsage('llama-8b', NODE_1, 'l8-a', 0.5),
+      kvUsage('llama-8b', NODE_1, 'l8-b', 0.25),
+      kvUsage('llama-8b', NODE_2, 'l8-c', 1),
+      kvUsage('qwen-32b', NODE_1, 'q-a', 0.125),
+      // llama-70b serves no pod: neither used nor free tokens, its capacity is not there.
+    ],
+    alert_rule_test: [],
+    promql_expr_test: [
+      // llama-8b: 2 × 40000 tokens planned on node 1, 40000 on node 2; qwen-32b: 60000.
+      kvSamples('aim:kv_cache_used_tokens:sum', { [`llama-8b@${NODE_1}`]: (0.5 + 0.25) * 40000, [`llama-8b@${NODE_2}`]: 40000, [`qwen-32b@${NODE_1}`]: 0.125 * 60000 }),
+      kvSamples('aim:kv_cache_free_tokens:sum', { [`llama-8b@${NODE_1}`]: (0.5 + 0.75) * 40000, [`llama-8b@${NODE_2}`]: 0, [`qwen-32b@${NODE_1}`]: 0.875 * 60000 }),
     ],
   },
   {

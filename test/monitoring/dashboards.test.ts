@@ -15,7 +15,7 @@ const recorded = new Set(rulesOf(monitoringObjects(monitoredInput())!).flatMap((
  */
 const READING_ORDER: Record<(typeof DASHBOARD_KINDS)[number], RegExp[]> = {
   fleet: [/^Profile per node/, /^Allocatable partitions/, /^Partitioner state/, /^Partitions per mode/, /^Partition utilisation/, /^Memory used against planned/],
-  serving: [/^Throughput/, /^Time to first token/, /^Inter-token latency/, /^End-to-end request latency/, /^KV cache usage/, /^Queue length/, /^Preemptions/],
+  serving: [/^Throughput/, /^Time to first token/, /^Inter-token latency/, /^End-to-end request latency/, /^KV cache: tokens in use against the plan/, /^KV cache usage/, /^Queue length/, /^Preemptions/],
   capacity: [/^GPUs used against lower bound/, /^KV headroom/, /^Unschedulable replicas/, /^Free partitions per pool and profile/, /^Replicas per node per model/],
 };
 
@@ -113,6 +113,12 @@ describe('the three dashboards', () => {
       ['e2e_request_latency_seconds', 'e2eSeconds'],
     ]);
     for (const p of latency) expect(p.targets[1].expr).toMatch(/^aim:plan_slo_seconds\{/);
+  });
+
+  it('draws the KV tokens in use (serving) and free (capacity) against the KV capacity the plan records', () => {
+    const kv = (kind: string, title: RegExp) => graphsOf(kind).find((p) => title.test(p.title))!.targets.map((t: any) => promql(withoutGrafanaVariables(t.expr)).metrics);
+    expect(kv('serving', /^KV cache: tokens in use/)).toEqual([['aim:kv_cache_used_tokens:sum'], ['aim:plan_kv_capacity_tokens']]);
+    expect(kv('capacity', /^KV headroom/)).toEqual([['aim:kv_cache_free_tokens:sum', 'aim:plan_kv_capacity_tokens'], ['aim:plan_kv_capacity_tokens']]);
   });
 
   it('limits the exporter panels to planned nodes', () => {

@@ -29,11 +29,11 @@ export function monitoredInput(monitoring: Partial<FleetMonitoringSpec> = {}, fl
       { name: 'gpu-node-02.dc1.example.com', pool: 'mi300x', profile: ['CPX-NPS1', 'CPX-NPS1', 'SPX-NPS1', 'SPX-NPS1', 'SPX-NPS1', 'SPX-NPS1', 'SPX-NPS1', 'SPX-NPS1'], gpus: 8 },
     ],
     [
-      { id: 'llama-8b#0', node: 'gpu-node-01', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 0]] },
-      { id: 'llama-8b#1', node: 'gpu-node-01', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 1]] },
-      { id: 'llama-8b#2', node: 'gpu-node-02.dc1.example.com', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 0]] },
-      { id: 'qwen-32b#0', node: 'gpu-node-01', precision: 'fp8', memoryGiB: 41.2, gpuMemoryUtilization: 0.91, partitions: [[2, 0], [2, 1]] },
-      { id: 'llama-70b#0', node: 'gpu-node-02.dc1.example.com', precision: 'bf16', memoryGiB: 150.3, gpuMemoryUtilization: 0.83, partitions: [[2, 0]] },
+      { id: 'llama-8b#0', node: 'gpu-node-01', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 0]], kvCacheTokens: 40000 },
+      { id: 'llama-8b#1', node: 'gpu-node-01', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 1]], kvCacheTokens: 40000 },
+      { id: 'llama-8b#2', node: 'gpu-node-02.dc1.example.com', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.85, partitions: [[0, 0]], kvCacheTokens: 40000 },
+      { id: 'qwen-32b#0', node: 'gpu-node-01', precision: 'fp8', memoryGiB: 41.2, gpuMemoryUtilization: 0.91, partitions: [[2, 0], [2, 1]], kvCacheTokens: 60000 },
+      { id: 'llama-70b#0', node: 'gpu-node-02.dc1.example.com', precision: 'bf16', memoryGiB: 150.3, gpuMemoryUtilization: 0.83, partitions: [[2, 0]], kvCacheTokens: 30000 },
     ],
   );
   return {

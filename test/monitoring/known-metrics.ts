@@ -54,9 +54,9 @@ const EXPORTER_GAUGES = [
 
 /**
  * kube-state-metrics (`docs/metrics/cluster/node-metrics.md`: `kube_node_labels`,
- * `kube_node_spec_taint`, `kube_node_status_allocatable`) and Prometheus's own per-target `up`.
+ * `kube_node_spec_taint`, `kube_node_spec_unschedulable`, `kube_node_status_allocatable`) and Prometheus's own per-target `up`.
  */
-const KUBERNETES = ['kube_node_labels', 'kube_node_spec_taint', 'kube_node_status_allocatable', 'up'];
+const KUBERNETES = ['kube_node_labels', 'kube_node_spec_taint', 'kube_node_spec_unschedulable', 'kube_node_status_allocatable', 'up'];
 
 const histogramSeries = (name: string) => [`${name}_bucket`, `${name}_sum`, `${name}_count`];
 

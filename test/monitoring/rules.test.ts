@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Model } from '../../api/types.ts';
 import { placementGroup } from '../../constructs/monitoring-drift.ts';
+import { planRecordingRules } from '../../constructs/monitoring-plan.ts';
+import { criticalSectionSeconds, DEFAULT_PARTITION_TIMEOUTS } from '../../constructs/partition-timeouts.ts';
 import { modelSloGroup, SLO_WINDOWS } from '../../constructs/monitoring-rules.ts';
 import { podMonitorJob } from '../../constructs/monitoring-targets.ts';
 import { model } from '../constructs/fixtures.ts';
@@ -146,6 +148,21 @@ describe('the plan as recording rules', () => {
     expect(memory[`llama-70b@${NODE_2}`]).toBeCloseTo(192 * 0.83, 6);
   });
 
+  it('records the KV cache per model and node in tokens: each replica\'s kvCacheTokens, summed', () => {
+    expect(series('aim:plan_kv_capacity_tokens')).toEqual([
+      { model: 'llama-70b', node: NODE_2, value: 30000 },
+      { model: 'llama-8b', node: 'gpu-node-01', value: 2 * 40000 },
+      { model: 'llama-8b', node: NODE_2, value: 40000 },
+      { model: 'qwen-32b', node: 'gpu-node-01', value: 60000 },
+    ]);
+  });
+
+  it('records no KV capacity where a replica has no KV figure (a model known only by its memory), rather than an understated one', () => {
+    const withoutKv = { ...input.plan, replicas: input.plan.replicas.map((r) => (r.id === 'llama-8b#1' ? { ...r, kvCacheTokens: undefined } : r)) };
+    const kv = planRecordingRules(input.spec.models, withoutKv).filter((r) => r.record === 'aim:plan_kv_capacity_tokens');
+    expect(kv.map((r) => `${r.labels?.model}@${r.labels?.node}`)).toEqual(['llama-70b@' + NODE_2, 'llama-8b@' + NODE_2, 'qwen-32b@gpu-node-01']);
+  });
+
   it('records each SLO bound as the spec gives it', () => {
     expect(series('aim:plan_slo_seconds')).toEqual([
       { model: 'llama-8b', slo: 'ttftSeconds', value: 0.5 },
@@ -160,6 +177,9 @@ describe('the plan as recording rules', () => {
       `count by (hostname, gpu_compute_partition_type, gpu_memory_partition_type) (gpu_total_vram{job="${EXPORTER_JOB}"} and on (hostname) aim:plan_node_profile)`,
     );
     expect(observed['aim:serving_pods:count']).toBe(`count by (model, node) (up{job="${VLLM_JOB}"} == 1)`);
+    const perReplica = '* on (model, node) group_left () (aim:plan_kv_capacity_tokens / on (model, node) aim:plan_replicas)';
+    expect(observed['aim:kv_cache_used_tokens:sum']).toBe(`sum by (model, node) (\n  vllm:kv_cache_usage_perc{job="${VLLM_JOB}"}\n  ${perReplica}\n)`);
+    expect(observed['aim:kv_cache_free_tokens:sum']).toBe(`sum by (model, node) (\n  (1 - vllm:kv_cache_usage_perc{job="${VLLM_JOB}"})\n  ${perReplica}\n)`);
   });
 
   it('reads every recorded series it compares with from a recording rule of its own', () => {
@@ -194,9 +214,19 @@ describe('model health and drift alerts', () => {
     }
   });
 
-  it('alerts on nodes the partitioner marked failed or left tainted', () => {
+  it('alerts on nodes the partitioner labelled failed, or left draining or partitioning for an hour', () => {
     expect(expr('GpuPartitionSetupFailed')).toBe('kube_node_labels{label_gpusharing_aim_partition_state="failed"} == 1');
-    expect(expr('GpuPartitioningStuck')).toBe('kube_node_spec_taint{key="gpusharing.aim/partitioning"} == 1');
+    expect(expr('GpuPartitioningStuck')).toBe('kube_node_labels{label_gpusharing_aim_partition_state=~"draining|partitioning"} == 1');
+    expect(alerts.find((r) => r.rule.alert === 'GpuPartitioningStuck')!.rule.for).toBe('1h');
+  });
+
+  it('reads partitioner states the node scripts write, and waits longer than the default timeouts let a state last', () => {
+    const scripts = ['node-rollout.sh', 'partition-node.sh'].map((f) => readFileSync(new URL(`../../constructs/scripts/${f}`, import.meta.url), 'utf8')).join('\n');
+    for (const state of ['failed', 'draining', 'partitioning']) expect(scripts).toMatch(new RegExp(`label_state ${state}\\b`));
+    const t = DEFAULT_PARTITION_TIMEOUTS;
+    const hour = 3600;
+    expect(2 * t.drainSeconds).toBeLessThan(hour);
+    expect(criticalSectionSeconds(t, 8) + t.allocatableSeconds).toBeLessThan(hour);
   });
 
   it('selects on the job of the vLLM PodMonitor the stage emits', () => {
