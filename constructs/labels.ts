@@ -9,8 +9,8 @@ export const PROFILE_LABEL = 'gpusharing.aim/partition-profile';
 /** `ready` once the node is in its planned profile, `failed` (with an Event) when setup failed. */
 export const PARTITION_STATE_LABEL = 'gpusharing.aim/partition-state';
 /**
- * The values of PARTITION_STATE_LABEL, as `scripts/node-rollout.sh` and `scripts/partition-node.sh`
- * write them: `draining` from the cordon until the GPUs are idle, `partitioning` from the mode change
+ * The values of PARTITION_STATE_LABEL, as `scripts/node-rollout.sh` and the backends
+ * (`scripts/partition-node.sh`, `scripts/dcm-node.sh`) write them: `draining` from the cordon until the GPUs are idle, `partitioning` from the mode change
  * until the node is back in service (both with the node cordoned), then `ready`; `failed` after a
  * failure past the cordon (still cordoned), `unsupported` when the pre-flight refused the change
  * (left in service).

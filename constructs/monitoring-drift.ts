@@ -111,7 +111,8 @@ function partitionDriftExpr(): string {
  * every step and labels the node `failed` when one runs out, so with the default timeouts
  * (`partition-timeouts.ts`) either state ends well within it: `draining` takes at most the eviction
  * and the host going idle (2 × 600 s), `partitioning` the critical section (at most 2,400 s on 8
- * GPUs) and allocatable (300 s). Longer means the pod died or hangs outside its timeouts.
+ * GPUs; with the gpu-operator backend, DCM's 900 s) and allocatable (300 s). Longer means the pod
+ * died or hangs outside its timeouts.
  */
 export const PARTITIONING_STUCK_AFTER = '1h';
 

@@ -221,12 +221,17 @@ describe('model health and drift alerts', () => {
   });
 
   it('reads partitioner states the node scripts write, and waits longer than the default timeouts let a state last', () => {
-    const scripts = ['node-rollout.sh', 'partition-node.sh'].map((f) => readFileSync(new URL(`../../constructs/scripts/${f}`, import.meta.url), 'utf8')).join('\n');
-    for (const state of ['failed', 'draining', 'partitioning']) expect(scripts).toMatch(new RegExp(`label_state ${state}\\b`));
+    const script = (f: string) => readFileSync(new URL(`../../constructs/scripts/${f}`, import.meta.url), 'utf8');
+    expect(script('node-rollout.sh')).toMatch(/label_state failed\b/);
+    // Both backends: builtin (amd-smi) and gpu-operator (DCM).
+    for (const backend of ['partition-node.sh', 'dcm-node.sh']) {
+      for (const state of ['draining', 'partitioning']) expect(script(backend), backend).toMatch(new RegExp(`label_state ${state}\\b`));
+    }
     const t = DEFAULT_PARTITION_TIMEOUTS;
     const hour = 3600;
     expect(2 * t.drainSeconds).toBeLessThan(hour);
     expect(criticalSectionSeconds(t, 8) + t.allocatableSeconds).toBeLessThan(hour);
+    expect(t.dcmSeconds + t.allocatableSeconds).toBeLessThan(hour);
   });
 
   it('selects on the job of the vLLM PodMonitor the stage emits', () => {
