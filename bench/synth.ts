@@ -45,6 +45,7 @@ metadata: {name: bench}
 spec:
   images:
     vllm: docker.io/vllm/vllm-openai-rocm@sha256:3b5af9b06c9bf2770f7efa433c0a63d163bc496a95f044fb5c4c706a7950a160
+    vllmVersion: "0.19.0"
     partitioner: registry.example.com/aim-partitioner@sha256:${'0'.repeat(64)}
   gitops:
     flux: {repoURL: https://git.example.com/fleet.git}

@@ -43,6 +43,19 @@ function checkEngine(spec: Spec): Diagnostic[] {
     return [diagnostic(fleet.source.at(declaredAt), 'error', declaredAt, `vLLM ${declared} disagrees with the image tag, which names ${tagged}`)];
   }
   const engine = fleetEngine(images);
+  if (engine.origin === 'calibrated default') {
+    // No surprise: an image pinned by digest alone names no release, and the engine constants
+    // (activation, non-torch memory, batch defaults) depend on it.
+    return [
+      diagnostic(
+        fleet.source.at('spec.images.vllm'),
+        'warning',
+        'spec.images.vllm',
+        `the image names no vLLM release and spec.images.vllmVersion is not set: sizing assumes vLLM ${formatVersion(engine.version)}; ` +
+          'set spec.images.vllmVersion to the release the image holds',
+      ),
+    ];
+  }
   if (compareVersions(engine.version, MINIMUM_ENGINE_VERSION) >= 0) return [];
   const path = engine.origin === 'declared' ? declaredAt : 'spec.images.vllm';
   return [

@@ -13,7 +13,7 @@ metadata:
   name: lab
 spec:
   images:
-    vllm: docker.io/rocm/vllm:latest${DIGEST}
+    vllm: docker.io/vllm/vllm-openai-rocm:v0.19.0${DIGEST}
     partitioner: registry.example.com/partitioner:0.1.0${DIGEST}
 `;
 
@@ -122,7 +122,7 @@ describe('checkModels', () => {
 describe('checkModels: what vLLM refuses', () => {
   const llama = modelDoc('llama', '  model: meta-llama/Llama-3.1-8B-Instruct\n');
   const fleetWith = (image: string, version?: string) =>
-    FLEET.replace(`docker.io/rocm/vllm:latest${DIGEST}`, `${image}${DIGEST}`) + (version ? `    vllmVersion: "${version}"\n` : '');
+    FLEET.replace(`docker.io/vllm/vllm-openai-rocm:v0.19.0${DIGEST}`, `${image}${DIGEST}`) + (version ? `    vllmVersion: "${version}"\n` : '');
   const checkFleet = (fleet: string) => checkModels(load(llama, fleet), catalog).map(formatDiagnostic);
 
   it('fails on a vLLM release older than 0.17.0, from the tag or declared, at the field that names it', () => {
@@ -133,6 +133,14 @@ describe('checkModels: what vLLM refuses', () => {
     expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm', '0.16.0'))[0]).toMatch(/^specs\/fleet.yaml:9:18: error: spec.images.vllmVersion: vLLM 0.16.0 \(declared\) is older/);
     expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm:v0.19.0'))).toEqual([]);
     expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm', '0.17.0'))).toEqual([]);
+  });
+
+  it('warns when neither the image nor the Fleet names the vLLM release the sizing assumes', () => {
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm'))).toEqual([
+      'specs/fleet.yaml:7:11: warning: spec.images.vllm: the image names no vLLM release and spec.images.vllmVersion is not set: ' +
+        'sizing assumes vLLM 0.19.0; set spec.images.vllmVersion to the release the image holds',
+    ]);
+    expect(checkFleet(fleetWith('docker.io/vllm/vllm-openai-rocm', '0.19.0'))).toEqual([]);
   });
 
   it('fails when the declared release disagrees with the image tag', () => {
