@@ -3,7 +3,7 @@ import { plural } from '../api/words.ts';
 import type { Diagnostic, Model, ModelSpec, NodePool, Spec } from '../api/types.ts';
 import { GPU_CATALOG } from '../hardware/gpus.ts';
 import { planFleet, type PlanFleetInput, planHeuristic, poolCapacity } from '../planner/plan.ts';
-import { NEVER_FITS } from '../planner/reasons.ts';
+import { gib, NEVER_FITS } from '../planner/reasons.ts';
 import type { Plan } from '../planner/types.ts';
 import { reservedGiB } from '../sizing/budget.ts';
 import { type SizedModel, sizeDemands } from '../sizing/demand.ts';
@@ -99,10 +99,6 @@ function leastNeed(spec: Spec, sized: readonly SizedModel[], name: string): stri
   const options = sized.find((s) => s.demand.model === name)!.demand.options;
   const least = options.reduce((a, b) => (b.memoryGiBPerPartition < a.memoryGiBPerPartition ? b : a));
   return `needs ≥ ${gib(reservedGiB(least.memoryGiBPerPartition, headroom))} GiB per rank at best (${least.precision}, tensorParallel ${least.tensorParallel}, ${headroom}% headroom included)`;
-}
-
-function gib(value: number): string {
-  return String(Math.round(value * 100) / 100);
 }
 
 function placedByModel(plan: Plan): Map<string, number> {

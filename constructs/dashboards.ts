@@ -67,6 +67,12 @@ const instant = (expr: string, refId = 'A'): Query =>
   new prometheus.DataqueryBuilder().expr(expr).legendFormat('__auto').instant().format(prometheus.PromQueryFormat.Table).refId(refId);
 
 /** Builds one dashboard: ids are assigned in order, and the SDK lays panels out left to right, top to bottom. */
+/** Grid rows of every panel: the layout tests and the pictures rely on one height. */
+const PANEL_HEIGHT = 8;
+
+/** The setters the SDK's panel builders (timeseries, table, stat, bargauge) share. */
+type PanelFrame = timeseries.PanelBuilder | table.PanelBuilder | stat.PanelBuilder | bargauge.PanelBuilder;
+
 class Layout {
   private nextId = 1;
   readonly builder: dashboard.DashboardBuilder;
@@ -104,65 +110,48 @@ class Layout {
   }
 
   graph(title: string, unit: string, span: number, targets: readonly Query[], configure?: (panel: timeseries.PanelBuilder) => void): this {
-    const panel = new timeseries.PanelBuilder()
-      .id(this.nextId++)
-      .title(title)
-      .datasource(DATASOURCE)
-      .unit(unit)
-      .height(8)
-      .span(span)
+    const panel = this.framed(new timeseries.PanelBuilder(), title, span, unit)
       .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.List).placement(common.LegendPlacement.Bottom))
       .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
-    for (const target of targets) panel.withTarget(target);
-    configure?.(panel);
-    this.builder.withPanel(panel);
-    return this;
+    return this.add(panel, targets, configure);
   }
 
   table(title: string, span: number, targets: readonly Query[]): this {
-    const panel = new table.PanelBuilder()
-      .id(this.nextId++)
-      .title(title)
-      .datasource(DATASOURCE)
-      .height(8)
-      .span(span)
+    const panel = this.framed(new table.PanelBuilder(), title, span)
       // One row per label set, the queries' values side by side (Grafana's "Merge" transformation).
       .withTransformation({ id: 'merge', options: {} })
       .withTransformation({ id: 'organize', options: { excludeByName: { Time: true } } });
-    for (const target of targets) panel.withTarget(target);
-    this.builder.withPanel(panel);
-    return this;
+    return this.add(panel, targets);
   }
 
   stat(title: string, unit: string, span: number, targets: readonly Query[]): this {
-    const panel = new stat.PanelBuilder()
-      .id(this.nextId++)
-      .title(title)
-      .datasource(DATASOURCE)
-      .unit(unit)
-      .height(8)
-      .span(span)
+    const panel = this.framed(new stat.PanelBuilder(), title, span, unit)
       .graphMode(common.BigValueGraphMode.Area)
       .colorMode(common.BigValueColorMode.None)
       .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false));
-    for (const target of targets) panel.withTarget(target);
-    this.builder.withPanel(panel);
-    return this;
+    return this.add(panel, targets);
   }
 
   bars(title: string, unit: string, span: number, targets: readonly Query[]): this {
-    const panel = new bargauge.PanelBuilder()
-      .id(this.nextId++)
-      .title(title)
-      .datasource(DATASOURCE)
-      .unit(unit)
-      .height(8)
-      .span(span)
+    const panel = this.framed(new bargauge.PanelBuilder(), title, span, unit)
       .min(0)
       .orientation(common.VizOrientation.Horizontal)
       .displayMode(common.BarGaugeDisplayMode.Basic)
       .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false));
+    return this.add(panel, targets);
+  }
+
+  /** What every panel shares: the next id, its title, the data source variable, the grid cell. */
+  private framed<P extends PanelFrame>(panel: P, title: string, span: number, unit?: string): P {
+    panel.id(this.nextId++).title(title).datasource(DATASOURCE);
+    if (unit !== undefined) panel.unit(unit);
+    panel.height(PANEL_HEIGHT).span(span);
+    return panel;
+  }
+
+  private add<P extends PanelFrame>(panel: P, targets: readonly Query[], configure?: (panel: P) => void): this {
     for (const target of targets) panel.withTarget(target);
+    configure?.(panel);
     this.builder.withPanel(panel);
     return this;
   }

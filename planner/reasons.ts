@@ -1,4 +1,5 @@
 import { reservedGiB, servingUtilization } from '../sizing/budget.ts';
+import { round2 } from '../sizing/fit.ts';
 import type { PoolLayout } from './capacity.ts';
 import { type ResolvedModel, shapeRange } from './demands.ts';
 import type { FleetState } from './fleet.ts';
@@ -73,5 +74,5 @@ function poolBlocker(state: FleetState, pool: number, priority: number): string 
 
 /** GiB for messages: at most two decimals, no trailing zeros. */
 export function gib(value: number): string {
-  return String(Math.round(value * 100) / 100);
+  return String(round2(value));
 }
