@@ -4,9 +4,11 @@ import { loadSpecDir } from '../api/load.ts';
 import type { Diagnostic, Precision, Spec } from '../api/types.ts';
 import { disruptionBudgetDiagnostics } from '../constructs/disruption-budget.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
+import { servingInputs } from '../constructs/serving-inputs.ts';
 import { servingNameCollisions } from '../constructs/serving-names.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
 import { planFleet, type PlanFleetInput, poolCapacity } from '../planner/plan.ts';
+import { withRollouts } from '../planner/rollout.ts';
 import type { Plan } from '../planner/types.ts';
 import { checkModels } from '../sizing/check.ts';
 import { sizeDemands } from '../sizing/demand.ts';
@@ -59,7 +61,8 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
     optimizer: planning.optimizer,
     timeLimitSeconds: planning.timeLimitSeconds,
   };
-  const plan = await planFleet(input);
+  // Each replica's rollout strategy follows from how the plan changes it (moves surge, changes in place recreate).
+  const plan = withRollouts(await planFleet(input), { previous, servingInputs: servingInputs(spec) });
   append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands, await exactPlacements(input, plan)));
   append(diagnostics, disruptionBudgetDiagnostics(spec, plan));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));

@@ -15,6 +15,11 @@ export const GPU_RESOURCE_TYPES_ANNOTATION = 'serving.kserve.io/gpu-resource-typ
  */
 export const PREDICTOR_POD_LABELS: Readonly<Record<string, string>> = { component: 'predictor' };
 
+/** `Deployment.spec.strategy`, which KServe copies from `spec.predictor.deploymentStrategy` verbatim. */
+export type DeploymentStrategy =
+  | { readonly type: 'Recreate' }
+  | { readonly type: 'RollingUpdate'; readonly rollingUpdate: { readonly maxSurge: number; readonly maxUnavailable: number } };
+
 export interface InferenceServiceProps {
   /** DNS-1035 label of at most 53 characters (KServe derives `<name>-predictor`). */
   readonly name: string;
@@ -36,6 +41,11 @@ export interface InferenceServiceProps {
   readonly priorityClassName: string;
   readonly serviceAccountName: string;
   /**
+   * How a changed pod template rolls out.
+   * @default { type: 'Recreate' }: a new pod cannot get a partition until the old one frees it
+   */
+  readonly deploymentStrategy?: DeploymentStrategy;
+  /**
    * Extra GPU resource names for KServe to accept besides its built-in list.
    * @default - none (`amd.com/gpu` is built in)
    */
@@ -49,8 +59,8 @@ export interface InferenceServiceProps {
 /**
  * A KServe InferenceService (v1beta1) in Standard mode that runs exactly `replicas` pods of a
  * vLLM model where it is told to. No autoscaler: a partition is a fixed slot, so replicas equal
- * `minReplicas` (`autoscalerClass: none`). Rollouts recreate instead of surging, because a new pod
- * cannot get a partition until the old one frees it. The mode annotation says `Standard`: KServe's
+ * `minReplicas` (`autoscalerClass: none`). Rollouts recreate by default, because a new pod on the
+ * same partitions cannot start until the old one frees them; a move surges. The mode annotation says `Standard`: KServe's
  * webhook rewrites the legacy `RawDeployment`, which GitOps would report as drift forever.
  */
 export class InferenceService extends Construct {
@@ -89,7 +99,7 @@ export class InferenceService extends Construct {
         predictor: {
           minReplicas: props.replicas,
           maxReplicas: props.replicas,
-          deploymentStrategy: { type: 'Recreate' },
+          deploymentStrategy: props.deploymentStrategy ?? { type: 'Recreate' },
           labels: { ...props.labels },
           nodeSelector: { ...props.nodeSelector },
           tolerations: props.tolerations.length ? props.tolerations.map((t) => k8s.toJson_Toleration(t)) : undefined,

@@ -6,7 +6,7 @@ import type { DeviceResourceNaming, Isolation, Model, NodePool, Precision, Secre
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { disruptionBudget, ModelDisruptionBudget } from './disruption-budget.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
-import { InferenceService } from './inference-service.ts';
+import { type DeploymentStrategy, InferenceService } from './inference-service.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue } from './labels.ts';
 import { HF_TOKEN_KEY } from './model-service-account.ts';
 import { childName } from './names.ts';
@@ -82,13 +82,13 @@ function huggingFaceUri(modelId: string, revision: string | undefined): string {
   return `hf://${modelId}${revision ? `:${revision}` : ''}`;
 }
 
-/** One InferenceService's worth of replicas: same node and same pod shape. */
+/** One InferenceService's replica, with its node. */
 interface ReplicaGroup {
   readonly node: PlanNode;
-  readonly replicas: readonly PlanReplica[];
-  /** The extended resource the replicas' partitions are advertised as. */
+  readonly replica: PlanReplica;
+  /** The extended resource the replica's partitions are advertised as. */
   readonly resourceName: string;
-  /** Suffix of the object name after the model name. */
+  /** Suffix of the object name after the model name: the replica's ordinal. */
   readonly namePart: string;
 }
 
@@ -126,10 +126,9 @@ export class ModelServing extends Construct {
     const labels = { [MODEL_LABEL]: model.metadata.name, [MANAGED_BY_LABEL]: MANAGED_BY };
     const services: InferenceService[] = [];
     for (const group of this.groups(props, fail)) {
-      const [first] = group.replicas as [PlanReplica];
+      const first = group.replica;
       const resourceName = group.resourceName;
       const indices = attempt(() => logicalDeviceIndices(group.node, first.partitions), `replica ${first.id}`, fail);
-      // Every replica of a group has one precision (it is part of the shape), so one checkpoint.
       const checkpoint = servedCheckpoint(model.spec, first.precision);
       const checkpointField = checkpoint.preQuantized ? `spec.checkpoints.${first.precision}` : 'spec.model';
       const storageUri = attempt(() => huggingFaceUri(checkpoint.model, checkpoint.revision), checkpointField, fail);
@@ -160,7 +159,8 @@ export class ModelServing extends Construct {
           name: isvcName,
           namespace: props.namespace,
           labels,
-          replicas: group.replicas.length,
+          replicas: 1,
+          deploymentStrategy: deploymentStrategy(first),
           runtime: props.runtime,
           storageUri,
           args: [
@@ -207,62 +207,41 @@ export class ModelServing extends Construct {
     if (budget) new ModelDisruptionBudget(this, 'DisruptionBudget', { model: model.metadata.name, namespace: props.namespace, budget });
   }
 
+  /**
+   * One InferenceService per replica, named by its ordinal: a move or a repartition changes one
+   * object's pod template, which its Deployment rolls out with the replica's strategy (a count
+   * change on a per-node object would delete a pod at sync, before its replacement is Ready).
+   */
   private groups(props: ModelServingProps, fail: (message: string) => never): ReplicaGroup[] {
     const name = props.model.metadata.name;
-    const placed = props.replicas.map((replica) => {
-      if (replica.model !== name) fail(`replica ${replica.id} belongs to model "${replica.model}"`);
-      const node = props.nodes.get(replica.node) ?? fail(`replica ${replica.id} is placed on node "${replica.node}", which the plan does not have`);
-      if (replica.partitions.length !== replica.tensorParallel) {
-        fail(`replica ${replica.id} has ${replica.partitions.length} partitions for tensor parallelism ${replica.tensorParallel}`);
-      }
-      const resourceName = attempt(() => partitionResourceName(node, replica.partitions, props.deviceResourceNaming), `replica ${replica.id}`, fail);
-      return { replica, node, resourceName };
-    });
-
-    if (props.isolation === 'env') {
-      return placed
-        .map(({ replica, node, resourceName }) => ({ node, replicas: [replica], resourceName, namePart: ordinal(replica, fail) }))
-        .sort((a, b) => Number(a.namePart) - Number(b.namePart));
-    }
-
-    // The device plugin picks which free partitions a pod gets, so every pod of one object must be
-    // interchangeable: same resource, same flags. With `single` naming all partitions are
-    // `amd.com/gpu`, which only says which size a pod gets when all of a node's partitions match.
-    const byNode = new Map<string, { node: PlanNode; shapes: Map<string, { resourceName: string; replicas: PlanReplica[] }> }>();
-    for (const { replica, node, resourceName } of placed) {
-      if (node.mixed && props.deviceResourceNaming === 'single') {
-        fail(`node ${node.name} mixes partition profiles, which devicePlugin isolation can only request with deviceResourceNaming: mixed`);
-      }
-      const entry = byNode.get(node.name) ?? { node, shapes: new Map() };
-      byNode.set(node.name, entry);
-      const key = shapeKey(replica, resourceName);
-      const shape = entry.shapes.get(key) ?? { resourceName, replicas: [] };
-      entry.shapes.set(key, shape);
-      shape.replicas.push(replica);
-    }
-    const groups: ReplicaGroup[] = [];
-    for (const { node, shapes } of [...byNode.values()].sort((a, b) => compare(a.node.name, b.node.name))) {
-      for (const [key, shape] of [...shapes].sort(([a], [b]) => compare(a, b))) {
-        groups.push({ node, ...shape, namePart: shapes.size === 1 ? node.name : `${node.name}/${key}` });
-      }
-    }
-    return groups;
+    return props.replicas
+      .map((replica) => {
+        if (replica.model !== name) fail(`replica ${replica.id} belongs to model "${replica.model}"`);
+        const node = props.nodes.get(replica.node) ?? fail(`replica ${replica.id} is placed on node "${replica.node}", which the plan does not have`);
+        if (replica.partitions.length !== replica.tensorParallel) {
+          fail(`replica ${replica.id} has ${replica.partitions.length} partitions for tensor parallelism ${replica.tensorParallel}`);
+        }
+        // With `single` naming every partition is `amd.com/gpu`, which only says which size a pod
+        // gets when all of a node's partitions match.
+        if (props.isolation === 'devicePlugin' && node.mixed && props.deviceResourceNaming === 'single') {
+          fail(`node ${node.name} mixes partition profiles, which devicePlugin isolation can only request with deviceResourceNaming: mixed`);
+        }
+        const resourceName = attempt(() => partitionResourceName(node, replica.partitions, props.deviceResourceNaming), `replica ${replica.id}`, fail);
+        return { node, replica, resourceName, namePart: ordinal(replica, fail) };
+      })
+      .sort((a, b) => Number(a.namePart) - Number(b.namePart));
   }
 }
 
-/** What makes two replicas' pods different (beyond their node). */
-function shapeKey(replica: PlanReplica, resourceName: string): string {
-  const host = hostResources(replica);
-  return [
-    replica.precision,
-    `tp${replica.tensorParallel}`,
-    resourceName,
-    `gmu${replica.gpuMemoryUtilization}`,
-    `mnbt${replica.maxNumBatchedTokens}`,
-    `mns${replica.maxNumSeqs}`,
-    `${host.cpu}cpu`,
-    `${host.memoryGiB}gi`,
-  ].join('-');
+/**
+ * The Deployment strategy of a replica's InferenceService (`planner/rollout.ts` decides which).
+ * RollingUpdate with maxSurge 1 and maxUnavailable 0 keeps the old pod until the new one is Ready
+ * (Kubernetes' deployment controller: availability never below replicas − maxUnavailable); KServe
+ * copies `deploymentStrategy` to the Deployment verbatim (pkg/controller/v1beta1/inferenceservice/
+ * reconcilers/deployment/deployment_reconciler.go, v0.20.0).
+ */
+function deploymentStrategy(replica: PlanReplica): DeploymentStrategy {
+  return replica.rollout?.strategy === 'surge' ? { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } : { type: 'Recreate' };
 }
 
 /** Runs `fn`, turning its error into a construct error about `subject`. */
@@ -277,8 +256,4 @@ function attempt<T>(fn: () => T, subject: string, fail: (message: string) => nev
 function ordinal(replica: PlanReplica, fail: (message: string) => never): string {
   const match = /#(\d+)$/.exec(replica.id);
   return match?.[1] ?? fail(`replica id "${replica.id}" is not "<model>#<ordinal>"`);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,4 +1,4 @@
-import type { PartitionRef, PlanReplica } from './types.ts';
+import type { PartitionRef, PlanNode, PlanReplica } from './types.ts';
 
 /**
  * The one definition of a moved replica, for churn figures, the bench and the tests: a replica in
@@ -14,4 +14,17 @@ function placementKey(partitions: readonly PartitionRef[]): string {
     .map((p) => `${p.gpu}.${p.partition}`)
     .sort()
     .join(',');
+}
+
+/**
+ * The one definition of a repartitioned node, for churn figures, rollouts and the plan diff: a
+ * node in both plans with another profile on any GPU (each such change drains the node).
+ */
+export function nodeRepartitioned(before: PlanNode, after: PlanNode): boolean {
+  return nodeProfilesKey(before) !== nodeProfilesKey(after);
+}
+
+/** Every GPU's profile, in GPU order: `CPX-NPS4,CPX-NPS4,…`. */
+export function nodeProfilesKey(node: PlanNode): string {
+  return node.gpus.map((g) => `${g.profile.compute}-${g.profile.memory}`).join(',');
 }

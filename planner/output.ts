@@ -3,7 +3,7 @@ import { servingBudgetGiB } from '../sizing/budget.ts';
 import { opaqueServing } from '../sizing/serving.ts';
 import { gpuInfo } from '../hardware/gpus.ts';
 import type { PartitionProfile } from '../hardware/types.ts';
-import { replicaMoved } from './moved.ts';
+import { nodeRepartitioned, replicaMoved } from './moved.ts';
 import { type FleetState, MAX_PARTITIONS, NODE_EMPTY, NODE_MIXED } from './fleet.ts';
 import type { PartitionRef, Plan, PlanModel, PlanGpu, PlanNode, PlanProfile, PlanReplica, PlanSummary, UnschedulableReplica } from './types.ts';
 
@@ -172,13 +172,9 @@ function churnAgainst(
   let profileChanges = 0;
   for (const node of nodes) {
     const old = oldNodes.get(node.name);
-    if (old && gpuProfilesKey(old) !== gpuProfilesKey(node)) profileChanges++;
+    if (old && nodeRepartitioned(old, node)) profileChanges++;
   }
   return { replicaMoves, profileChanges };
-}
-
-function gpuProfilesKey(node: PlanNode): string {
-  return node.gpus.map((g) => `${g.profile.compute}-${g.profile.memory}`).join(',');
 }
 
 export function round2(value: number): number {

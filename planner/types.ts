@@ -97,6 +97,28 @@ export interface PlanReplica {
   readonly maxSequences?: number;
   /** `tensorParallel` partitions of one size on `node`. */
   readonly partitions: readonly PartitionRef[];
+  /** How its pod is replaced when it changes (`rollout.ts`); absent in plans older than 0.3. */
+  readonly rollout?: PlanRollout;
+}
+
+/**
+ * `surge`: the new pod starts first and the old one stops once the new one is Ready (a move to
+ * another node or partitions, or onto a repartitioned node, where the new pod cannot take the old
+ * one's partitions anyway). `recreate`: the old pod stops first (a change in place, which has no
+ * spare partition to start in, or a move in a cycle of moves that no order can make first).
+ */
+export type RolloutStrategy = 'surge' | 'recreate';
+
+export interface PlanRollout {
+  readonly strategy: RolloutStrategy;
+  /**
+   * Fingerprint of everything the replica's pod is made from (its model's serving fields, the
+   * fleet's images, its node, profile, partitions and sizing). The strategy is decided when it
+   * changes and kept while it does not, so that running the compiler twice changes nothing.
+   */
+  readonly inputs: string;
+  /** Why a moved replica stops before its replacement starts. */
+  readonly note?: string;
 }
 
 export interface UnschedulableReplica {
