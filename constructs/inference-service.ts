@@ -26,6 +26,11 @@ export interface InferenceServiceProps {
   readonly namespace: string;
   /** Labels of the InferenceService and of its predictor pods. */
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * Annotations of the InferenceService alone (not of its pods).
+   * @default - only KServe's mode and autoscaler annotations
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** Fixed pod count: the replicas the plan puts behind this object. */
   readonly replicas: number;
   /** Name of the ServingRuntime in `namespace`. */
@@ -78,6 +83,7 @@ export class InferenceService extends Construct {
     }
     this.name = props.name;
     const annotations: Record<string, string> = {
+      ...props.annotations,
       [DEPLOYMENT_MODE_ANNOTATION]: 'Standard',
       [AUTOSCALER_CLASS_ANNOTATION]: 'none',
     };

@@ -25,6 +25,8 @@ export const PARTITION_STATES = {
 /** NoSchedule taint held only while the GPU modes change (it keeps the GPU Operator's operands off), left in place when that fails. */
 export const PARTITIONING_TAINT_KEY = 'gpusharing.aim/partitioning';
 export const MODEL_LABEL = 'gpusharing.aim/model';
+/** On an InferenceService: the plan's id of the replica it serves (`llama-8b#3`), which the review reads. */
+export const REPLICA_ANNOTATION = 'gpusharing.aim/replica';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'aim-gpu-sharing';
 

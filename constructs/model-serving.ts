@@ -7,7 +7,7 @@ import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { disruptionBudget, ModelDisruptionBudget } from './disruption-budget.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
 import { type DeploymentStrategy, InferenceService } from './inference-service.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue } from './labels.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue, REPLICA_ANNOTATION } from './labels.ts';
 import { HF_TOKEN_KEY } from './model-service-account.ts';
 import { childName } from './names.ts';
 import { priorityClassName } from './priority-classes.ts';
@@ -159,6 +159,7 @@ export class ModelServing extends Construct {
           name: isvcName,
           namespace: props.namespace,
           labels,
+          annotations: { [REPLICA_ANNOTATION]: first.id },
           replicas: 1,
           deploymentStrategy: deploymentStrategy(first),
           runtime: props.runtime,

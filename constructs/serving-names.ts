@@ -12,7 +12,6 @@ import { childName } from './names.ts';
  * (Nodes holding replicas of different shapes get hashed names, which do not meet.)
  */
 export function servingNameCollisions(spec: Spec): Diagnostic[] {
-  const pools = new Map(spec.pools.map((pool) => [pool.metadata.name, pool]));
   const owners = new Map<string, string>();
   const found: Diagnostic[] = [];
   // `<a>-<x>` can only equal `<b>-<y>` (or `<b>`, or `<b>-<y>-predictor`) when one model name
@@ -28,10 +27,7 @@ export function servingNameCollisions(spec: Spec): Diagnostic[] {
   for (const model of spec.models) {
     const name = model.metadata.name;
     if (!related.has(name)) continue;
-    const parts =
-      spec.fleet.spec.isolation === 'env'
-        ? Array.from({ length: model.spec.replicas }, (_, i) => String(i))
-        : model.spec.pools.flatMap((pool) => pools.get(pool)?.spec.nodes ?? []);
+    const parts = Array.from({ length: model.spec.replicas }, (_, i) => String(i));
     const claims = new Set([`Service/${name}`]);
     for (const part of parts) {
       const isvc = childName(name, part);
@@ -44,7 +40,7 @@ export function servingNameCollisions(spec: Spec): Diagnostic[] {
       else if (other !== name && !clashes.has(other)) clashes.set(other, claim);
     }
     for (const [other, claim] of clashes) {
-      const message = `models "${other}" and "${name}" could both need the name ${claim} (object names join the model and node names); rename one of them`;
+      const message = `models "${other}" and "${name}" could both need the name ${claim} (object names join the model name and the replica ordinal); rename one of them`;
       found.push(diagnostic(model.source.at('metadata.name'), 'error', 'metadata.name', message));
     }
   }

@@ -1,5 +1,5 @@
 import { PRIORITIES, type Priority } from '../api/types.ts';
-import type { Plan, PlanNode, PlanProfile, PlanReplica } from './types.ts';
+import type { Plan, PlanNode, PlanProfile, PlanReplica, RolloutStrategy } from './types.ts';
 
 /** GPUs and partitions of a plan's nodes. */
 export interface Capacity {
@@ -39,12 +39,19 @@ export interface PlanDiff {
   readonly capacity: { readonly before: Capacity; readonly after: Capacity };
   readonly gpusUsed: { readonly before: number; readonly after: number };
   readonly lowerBound: { readonly before: number; readonly after: number };
-  /** Nodes whose partition profile changes, with the base replicas the repartition evicts. */
-  readonly repartitioned: readonly { node: string; from: string; to: string; evicts: readonly string[] }[];
+  /**
+   * Nodes whose partition profile changes, with the base replicas the repartition evicts (the
+   * partitioner's drain, through their budgets) and those that move off first (surging elsewhere).
+   */
+  readonly repartitioned: readonly { node: string; from: string; to: string; evicts: readonly string[]; movesOff: readonly string[] }[];
   readonly added: readonly { id: string; at: string }[];
   /** Base replicas no longer demanded (scaled down, model removed). */
   readonly removed: readonly { id: string; from: string }[];
-  readonly moved: readonly { id: string; from: string; to: string; changes: readonly string[] }[];
+  /**
+   * `surge` when the new pod is Ready before the old one stops (the rollout strategy the plan
+   * gives it), `recreate` with the reason when the old one stops first.
+   */
+  readonly moved: readonly { id: string; from: string; to: string; changes: readonly string[]; rollout: RolloutStrategy; note?: string }[];
   /** Same place, other precision or tensor parallelism: the pod restarts. */
   readonly reconfigured: readonly { id: string; at: string; changes: readonly string[] }[];
   /** Unschedulable in the base plan, placed now. */
@@ -65,6 +72,14 @@ export function nodeProfileName(node: PlanNode): string {
 export function placement(replica: PlanReplica): string {
   const parts = replica.partitions.map((p) => `${p.gpu}.${p.partition}`).join(',');
   return `${replica.node}[${parts}]`;
+}
+
+/**
+ * A replica whose old pod the partitioner's drain does not evict: it moves to another node and
+ * its new pod is Ready first, before the old one stops (and before the drain, which waits for it).
+ */
+function surgesElsewhere(before: PlanReplica, after: PlanReplica | undefined): boolean {
+  return after !== undefined && after.node !== before.node && after.rollout?.strategy === 'surge';
 }
 
 function configurationChanges(before: PlanReplica, after: PlanReplica): string[] {
@@ -120,16 +135,19 @@ export function diffPlans(base: Plan | undefined, next: Plan, priorities: Readon
   const baseReplicas = new Map((base?.replicas ?? []).map((r) => [r.id, r]));
   const baseUnschedulable = new Set((base?.unschedulable ?? []).map((u) => u.id));
 
+  const nextReplicas = new Map(next.replicas.map((r) => [r.id, r]));
   const repartitioned = next.nodes.flatMap((n) => {
     const old = baseNodes.get(n.name);
     if (!old || nodeProfileName(old) === nodeProfileName(n)) return [];
-    const evicts = (base?.replicas ?? []).filter((r) => r.node === n.name).map((r) => r.id);
-    return [{ node: n.name, from: nodeProfileName(old), to: nodeProfileName(n), evicts }];
+    const here = (base?.replicas ?? []).filter((r) => r.node === n.name);
+    const movesOff = here.filter((r) => surgesElsewhere(r, nextReplicas.get(r.id))).map((r) => r.id);
+    const evicts = here.filter((r) => !movesOff.includes(r.id)).map((r) => r.id);
+    return [{ node: n.name, from: nodeProfileName(old), to: nodeProfileName(n), evicts, movesOff }];
   });
 
   const added: { id: string; at: string }[] = [];
   const nowScheduled: { id: string; at: string }[] = [];
-  const moved: { id: string; from: string; to: string; changes: string[] }[] = [];
+  const moved: { id: string; from: string; to: string; changes: string[]; rollout: RolloutStrategy; note?: string }[] = [];
   const reconfigured: { id: string; at: string; changes: string[] }[] = [];
   for (const replica of next.replicas) {
     const before = baseReplicas.get(replica.id);
@@ -138,7 +156,11 @@ export function diffPlans(base: Plan | undefined, next: Plan, priorities: Readon
       continue;
     }
     const changes = configurationChanges(before, replica);
-    if (placement(before) !== placement(replica)) moved.push({ id: replica.id, from: placement(before), to: placement(replica), changes });
+    if (placement(before) !== placement(replica)) {
+      const rollout = replica.rollout?.strategy ?? 'recreate';
+      const note = replica.rollout?.note;
+      moved.push({ id: replica.id, from: placement(before), to: placement(replica), changes, rollout, ...(note !== undefined && { note }) });
+    }
     else if (changes.length > 0) reconfigured.push({ id: replica.id, at: placement(replica), changes });
   }
 

@@ -33,6 +33,14 @@ function headline(diff: ReviewDiff): string[] {
   ];
 }
 
+/** How a move rolls out, as the plan decided (planner/rollout.ts). */
+function moveRollout(move: ReviewDiff['plan']['moved'][number], plan: ReviewDiff['plan']): string {
+  const drained = plan.repartitioned.find((r) => r.evicts.includes(move.id));
+  if (drained) return `evicted by ${drained.node}'s drain, back once it is repartitioned`;
+  if (move.rollout === 'surge') return 'new pod Ready before the old one stops';
+  return move.note ?? 'old pod stops first';
+}
+
 function sections(diff: ReviewDiff): Section[] {
   const { plan } = diff;
   return [
@@ -44,11 +52,13 @@ function sections(diff: ReviewDiff): Section[] {
       ],
     },
     {
-      title: 'Repartitions (every pod on the node is evicted first)',
+      title: 'Repartitions (the node is drained through the disruption budgets once its moves are Ready)',
       entries: plan.repartitioned.map((r) => ({
         sign: '!' as const,
         subject: r.node,
-        detail: `${r.from} → ${r.to}; evicts ${r.evicts.length ? r.evicts.join(', ') : 'nothing'}`,
+        detail:
+          `${r.from} → ${r.to}; evicts ${r.evicts.length ? r.evicts.join(', ') : 'nothing'}` +
+          (r.movesOff.length ? `; first moves off ${r.movesOff.join(', ')}` : ''),
       })),
     },
     {
@@ -68,7 +78,11 @@ function sections(diff: ReviewDiff): Section[] {
         ...plan.added.map((r) => ({ sign: '+' as const, subject: r.id, detail: `on ${r.at}` })),
         ...plan.nowScheduled.map((r) => ({ sign: '+' as const, subject: r.id, detail: `on ${r.at} (was unschedulable)` })),
         ...plan.removed.map((r) => ({ sign: '-' as const, subject: r.id, detail: `from ${r.from}` })),
-        ...plan.moved.map((r) => ({ sign: '~' as const, subject: r.id, detail: `moves ${r.from} → ${r.to}${r.changes.length ? `; ${r.changes.join('; ')}` : ''}` })),
+        ...plan.moved.map((r) => ({
+          sign: '~' as const,
+          subject: r.id,
+          detail: `moves ${r.from} → ${r.to} (${moveRollout(r, plan)})${r.changes.length ? `; ${r.changes.join('; ')}` : ''}`,
+        })),
       ],
     },
     {

@@ -60,10 +60,19 @@ function replicasOf(plan: Plan | undefined, model: string | undefined, node: str
   return (plan?.replicas ?? []).filter((r) => (model === undefined || r.model === model) && (node === undefined || r.node === node));
 }
 
-/** The running replicas a pod-shape change restarts: those that stay where they were (others are moves or additions). */
+/**
+ * The running replicas a pod-shape change restarts: those that stay where they were (others are
+ * moves or additions). An InferenceService serves the replica its annotation names (one per node
+ * and model in output before 0.3).
+ */
 function restartGroup(restart: PodRestart, input: ReviewInput, plan: PlanDiff): RestartGroup {
   const before = new Map((input.base?.replicas ?? []).map((r) => [r.id, placement(r)]));
-  const scope = restart.kind === 'ServingRuntime' ? replicasOf(input.next, undefined, undefined) : replicasOf(input.next, restart.model, restart.node);
+  const scope =
+    restart.kind === 'ServingRuntime'
+      ? replicasOf(input.next, undefined, undefined)
+      : restart.replica !== undefined
+        ? input.next.replicas.filter((r) => r.id === restart.replica)
+        : replicasOf(input.next, restart.model, restart.node);
   const replicas = scope.filter((r) => before.get(r.id) === placement(r)).map((r) => r.id);
   const planChanges = plan.reconfigured.filter((c) => replicas.includes(c.id)).flatMap((c) => c.changes);
   return {
@@ -79,7 +88,12 @@ function availability(input: ReviewInput, plan: PlanDiff, restarts: readonly Res
   const touched = new Map<string, Set<string>>();
   const touch = (id: string, why: string) => touched.set(id, (touched.get(id) ?? new Set()).add(why));
   for (const r of plan.repartitioned) for (const id of r.evicts) touch(id, `node ${r.node} repartitioned`);
-  for (const m of plan.moved) touch(m.id, 'moved');
+  // A surging move keeps the old pod until the new one is Ready: a change, not a disruption.
+  const noted = new Map<string, Set<string>>();
+  for (const m of plan.moved) {
+    if (m.rollout === 'surge') noted.set(m.id, (noted.get(m.id) ?? new Set()).add('moved'));
+    else touch(m.id, 'moved');
+  }
   for (const c of plan.reconfigured) for (const change of c.changes) touch(c.id, change.replace(/ .*/, ''));
   for (const r of plan.removed) touch(r.id, 'removed');
   for (const u of plan.unschedulable) if (u.status === 'evicted') touch(u.id, 'evicted');
@@ -90,8 +104,8 @@ function availability(input: ReviewInput, plan: PlanDiff, restarts: readonly Res
     const before = replicasOf(input.base, model, undefined);
     const after = replicasOf(input.next, model, undefined).length;
     const hit = before.filter((r) => touched.has(r.id));
-    const changes = [...new Set(hit.flatMap((r) => [...touched.get(r.id)!]))].sort();
-    if (before.length === after && hit.length === 0) return [];
+    const changes = [...new Set(before.flatMap((r) => [...(touched.get(r.id) ?? []), ...(noted.get(r.id) ?? [])]))].sort();
+    if (before.length === after && changes.length === 0) return [];
     return [{ model, ...(input.priorities.has(model) && { priority: input.priorities.get(model)! }), before: before.length, after, upDuring: before.length - hit.length, changes }];
   });
 }

@@ -1,11 +1,17 @@
 import { parse } from 'yaml';
+import { MODEL_LABEL, REPLICA_ANNOTATION } from '../constructs/labels.ts';
 import type { FileChange, Files } from './files.ts';
 
 /** The fields of a Kubernetes object the review reads. */
 interface KubeObject {
   readonly apiVersion?: string;
   readonly kind?: string;
-  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly labels?: Record<string, string> };
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+  };
   readonly spec?: Record<string, unknown>;
 }
 
@@ -18,6 +24,8 @@ export interface PodRestart {
   /** Model and node of an InferenceService (its `gpusharing.aim/model` label, its host selector). */
   readonly model?: string;
   readonly node?: string;
+  /** The replica an InferenceService serves (its `gpusharing.aim/replica` annotation; absent before 0.3). */
+  readonly replica?: string;
   /** ServingRuntime name an InferenceService runs on, or the runtime that changed. */
   readonly runtime?: string;
   /** What changed, in words: `args: -a +b`, `env: FOO`, `priority aim-medium → aim-high`, … */
@@ -57,7 +65,8 @@ const json = (value: unknown) => JSON.stringify(value ?? null);
 
 /**
  * The part of an object that, when it changes, replaces its pods. An InferenceService's predictor
- * is its pod spec, except the replica counts (scaling adds or removes pods, it restarts none); a
+ * is its pod spec, except the replica counts (scaling adds or removes pods, it restarts none) and
+ * the rollout strategy (the Deployment's, not its pods'); a
  * ServingRuntime's containers are merged into every pod that runs on it (KServe); the workload
  * kinds' pod template (`spec.template`), as Kubernetes rolls out on any template change.
  */
@@ -65,7 +74,7 @@ function podShape(object: KubeObject): Record<string, unknown> | undefined {
   const spec = object.spec ?? {};
   switch (object.kind) {
     case 'InferenceService': {
-      const { minReplicas: _min, maxReplicas: _max, ...predictor } = (spec.predictor ?? {}) as Record<string, unknown>;
+      const { minReplicas: _min, maxReplicas: _max, deploymentStrategy: _strategy, ...predictor } = (spec.predictor ?? {}) as Record<string, unknown>;
       return predictor;
     }
     case 'ServingRuntime': {
@@ -205,8 +214,9 @@ export function manifestChanges(before: Files, after: Files, files: readonly Fil
         kind: object.kind!,
         name: object.metadata?.name ?? '',
         ...(object.kind === 'InferenceService' && {
-          model: labels['gpusharing.aim/model'],
+          model: labels[MODEL_LABEL],
           node: shape.nodeSelector?.['kubernetes.io/hostname'],
+          replica: object.metadata?.annotations?.[REPLICA_ANNOTATION],
           runtime: shape.model?.runtime,
         }),
         ...(object.kind === 'ServingRuntime' && { runtime: object.metadata?.name }),

@@ -27,15 +27,22 @@ describe('FleetServing with device plugin isolation', () => {
   const objects = serve(realisticInput());
   const isvcs = ofKind(objects, 'InferenceService');
 
-  it('pins each model to each of its nodes with exactly the planned replica count', () => {
-    const llama = byName(isvcs, 'llama-8b-gpu-node-01');
-    expect(llama.spec.predictor.minReplicas).toBe(3);
-    expect(llama.spec.predictor.maxReplicas).toBe(3);
+  it('serves each replica with its own single-pod InferenceService, pinned to its node and profile', () => {
+    expect(isvcs.map((o) => o.metadata.name).sort()).toEqual(['llama-70b-0', 'llama-70b-1', 'llama-8b-0', 'llama-8b-1', 'llama-8b-2', 'qwen-32b-0']);
+    const llama = byName(isvcs, 'llama-8b-0');
+    expect([llama.spec.predictor.minReplicas, llama.spec.predictor.maxReplicas]).toEqual([1, 1]);
     expect(llama.spec.predictor.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'gpu-node-01', [PROFILE_LABEL]: 'cpx-nps4' });
     const big = isvcs.filter((o) => o.metadata.labels?.[MODEL_LABEL] === 'llama-70b');
-    expect(big).toHaveLength(1);
-    expect(big[0]!.spec.predictor.nodeSelector['kubernetes.io/hostname']).toBe('gpu-node-02.dc1.example.com');
-    expect(big[0]!.spec.predictor.minReplicas).toBe(2);
+    expect(big.map((o) => o.spec.predictor.nodeSelector['kubernetes.io/hostname'])).toEqual(['gpu-node-02.dc1.example.com', 'gpu-node-02.dc1.example.com']);
+  });
+
+  it('recreates a replica whose plan says nothing about its rollout, and surges one the plan moves', () => {
+    expect(byName(isvcs, 'llama-8b-0').spec.predictor.deploymentStrategy).toEqual({ type: 'Recreate' });
+    const input = realisticInput();
+    const replicas = input.plan.replicas.map((r) => (r.id === 'llama-8b#1' ? { ...r, rollout: { strategy: 'surge' as const, inputs: '0123456789abcdef' } } : r));
+    const served = ofKind(serve({ ...input, plan: { ...input.plan, replicas } }), 'InferenceService');
+    expect(byName(served, 'llama-8b-1').spec.predictor.deploymentStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    expect(byName(served, 'llama-8b-0').spec.predictor.deploymentStrategy).toEqual({ type: 'Recreate' });
   });
 
   it('realises every placed replica exactly once, on its planned node', () => {
@@ -51,13 +58,13 @@ describe('FleetServing with device plugin isolation', () => {
   });
 
   it('requests the planned partitions, equal in requests and limits', () => {
-    const qwen = byName(isvcs, 'qwen-32b-gpu-node-01').spec.predictor.model;
+    const qwen = byName(isvcs, 'qwen-32b-0').spec.predictor.model;
     expect(qwen.resources.requests).toEqual({ 'amd.com/gpu': '2', cpu: '4', memory: '27Gi' });
     expect(qwen.resources.limits).toEqual(qwen.resources.requests);
   });
 
   it('derives the engine flags from the plan and sizing, then appends the model’s own args', () => {
-    expect(byName(isvcs, 'llama-8b-gpu-node-01').spec.predictor.model.args).toEqual([
+    expect(byName(isvcs, 'llama-8b-0').spec.predictor.model.args).toEqual([
       '--served-model-name=llama-8b',
       '--max-model-len=8192',
       '--tensor-parallel-size=1',
@@ -67,7 +74,7 @@ describe('FleetServing with device plugin isolation', () => {
       '--dtype=bfloat16',
       '--enable-prefix-caching',
     ]);
-    expect(byName(isvcs, 'qwen-32b-gpu-node-01').spec.predictor.model.args).toEqual([
+    expect(byName(isvcs, 'qwen-32b-0').spec.predictor.model.args).toEqual([
       '--served-model-name=qwen-32b',
       '--max-model-len=16384',
       '--tensor-parallel-size=2',
@@ -81,8 +88,8 @@ describe('FleetServing with device plugin isolation', () => {
   });
 
   it('pins the Hugging Face revision in the storage URI when the spec names one', () => {
-    expect(byName(isvcs, 'llama-8b-gpu-node-01').spec.predictor.model.storageUri).toBe(`hf://meta-llama/Llama-3.1-8B-Instruct:${LLAMA_REVISION}`);
-    expect(byName(isvcs, 'qwen-32b-gpu-node-01').spec.predictor.model.storageUri).toBe('hf://Qwen/Qwen2.5-32B-Instruct');
+    expect(byName(isvcs, 'llama-8b-0').spec.predictor.model.storageUri).toBe(`hf://meta-llama/Llama-3.1-8B-Instruct:${LLAMA_REVISION}`);
+    expect(byName(isvcs, 'qwen-32b-0').spec.predictor.model.storageUri).toBe('hf://Qwen/Qwen2.5-32B-Instruct');
   });
 
   it('serves each replica the checkpoint of its planned precision: a pre-quantized one pinned by its own revision, else spec.model', () => {
@@ -111,16 +118,16 @@ describe('FleetServing with device plugin isolation', () => {
   });
 
   it('runs under the model tier’s PriorityClass and tolerates the pool’s taints', () => {
-    const llama = byName(isvcs, 'llama-8b-gpu-node-01').spec.predictor;
+    const llama = byName(isvcs, 'llama-8b-0').spec.predictor;
     expect(llama.priorityClassName).toBe('aim-high');
     expect(llama.tolerations).toEqual([{ key: 'amd.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
-    expect(byName(isvcs, 'qwen-32b-gpu-node-01').spec.predictor.priorityClassName).toBe('aim-medium');
+    expect(byName(isvcs, 'qwen-32b-0').spec.predictor.priorityClassName).toBe('aim-medium');
   });
 
   it('tolerates a taint with a value by equality', () => {
     const input = realisticInput();
     const tainted = { ...input, spec: { ...input.spec, pools: [pool('mi300x', { taints: [{ key: 'dedicated', value: 'llm', effect: 'NoExecute' }] })] } };
-    expect(byName(serve(tainted), 'qwen-32b-gpu-node-01').spec.predictor.tolerations).toEqual([
+    expect(byName(serve(tainted), 'qwen-32b-0').spec.predictor.tolerations).toEqual([
       { key: 'dedicated', operator: 'Equal', value: 'llm', effect: 'NoExecute' },
     ]);
   });
@@ -133,7 +140,7 @@ describe('FleetServing with device plugin isolation', () => {
   });
 
   it('passes the Hugging Face token only as a Secret reference', () => {
-    const env = byName(isvcs, 'llama-8b-gpu-node-01').spec.predictor.model.env;
+    const env = byName(isvcs, 'llama-8b-0').spec.predictor.model.env;
     expect(env).toContainEqual({ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf-token', key: 'HF_TOKEN' } } });
     expect(byName(ofKind(objects, 'ServiceAccount'), 'aim-model-server').secrets).toEqual([{ name: 'hf-token' }]);
   });
@@ -154,13 +161,13 @@ describe('FleetServing with device plugin isolation', () => {
 
 describe('FleetServing with mixed resource naming', () => {
   it('requests the partition profile’s resource and declares it to KServe', () => {
-    const isvc = byName(serve(withFleet(realisticInput(), { deviceResourceNaming: 'mixed' })), 'qwen-32b-gpu-node-01');
+    const isvc = byName(serve(withFleet(realisticInput(), { deviceResourceNaming: 'mixed' })), 'qwen-32b-0');
     expect(isvc.spec.predictor.model.resources.limits['amd.com/cpx_nps4']).toBe('2');
     expect(isvc.spec.predictor.model.resources.limits['amd.com/gpu']).toBeUndefined();
     expect(isvc.metadata.annotations!['serving.kserve.io/gpu-resource-types']).toBe('["amd.com/cpx_nps4"]');
   });
 
-  it('splits a model’s replicas on a mixed node by partition size', () => {
+  it('requests each replica’s own partition size on a mixed node', () => {
     const spec: Spec = { fleet: fleet({ deviceResourceNaming: 'mixed' }), pools: [pool('mi300x', { allowMixedProfiles: true })], models: [MODELS.llama8b] };
     const placements: Placement[] = [
       { id: 'llama-8b#0', node: 'n1', precision: 'bf16', memoryGiB: 19.4, gpuMemoryUtilization: 0.12, partitions: [[0, 0]] },
@@ -170,8 +177,8 @@ describe('FleetServing with mixed resource naming', () => {
     const input = { spec, plan: plan([{ name: 'n1', pool: 'mi300x', profile: ['SPX-NPS1', 'CPX-NPS1'], gpus: 2 }], placements), maxModelLen: new Map([['llama-8b', 8192]]), engineFlags };
     const isvcs = ofKind(serve(input), 'InferenceService');
     const shapes = isvcs.map((o) => [Object.keys(o.spec.predictor.model.resources.limits).find((k) => k.startsWith('amd.com/')), o.spec.predictor.minReplicas]);
-    expect(shapes.sort()).toEqual([['amd.com/cpx_nps1', 2], ['amd.com/spx_nps1', 1]]);
-    expect(new Set(isvcs.map((o) => o.metadata.name)).size).toBe(2);
+    expect(shapes.sort()).toEqual([['amd.com/cpx_nps1', 1], ['amd.com/cpx_nps1', 1], ['amd.com/spx_nps1', 1]]);
+    expect(isvcs.map((o) => o.metadata.name)).toEqual(['llama-8b-0', 'llama-8b-1', 'llama-8b-2']);
   });
 
   it('fails when a mixed node must be requested with single naming', () => {
@@ -254,14 +261,16 @@ describe('FleetServing names', () => {
   });
 
   it('fails when two models’ derived names meet', () => {
-    const spec: Spec = { fleet: fleet(), pools: [pool('p')], models: [model('a', { model: 'o/a' }), model('a-b', { model: 'o/ab' })] };
+    // Replica a#1 is InferenceService a-1, whose Service KServe may name a-1: model a-1's Service.
+    const spec: Spec = { fleet: fleet(), pools: [pool('p')], models: [model('a', { model: 'o/a' }), model('a-1', { model: 'o/ab' })] };
     const placements: Placement[] = [
-      { id: 'a#0', node: 'b-c', precision: 'bf16', memoryGiB: 10, gpuMemoryUtilization: 0.5, partitions: [[0, 0]] },
-      { id: 'a-b#0', node: 'c', precision: 'bf16', memoryGiB: 10, gpuMemoryUtilization: 0.5, partitions: [[0, 0]] },
+      { id: 'a#0', node: 'c', precision: 'bf16', memoryGiB: 10, gpuMemoryUtilization: 0.5, partitions: [[0, 0]] },
+      { id: 'a#1', node: 'c', precision: 'bf16', memoryGiB: 10, gpuMemoryUtilization: 0.5, partitions: [[1, 0]] },
+      { id: 'a-1#0', node: 'c', precision: 'bf16', memoryGiB: 10, gpuMemoryUtilization: 0.5, partitions: [[2, 0]] },
     ];
-    const layouts = [{ name: 'b-c', pool: 'p', profile: 'SPX-NPS1' as const, gpus: 1 }, { name: 'c', pool: 'p', profile: 'SPX-NPS1' as const, gpus: 1 }];
-    expect(() => serve({ spec, plan: plan(layouts, placements), maxModelLen: new Map([['a', 4096], ['a-b', 4096]]), engineFlags })).toThrowError(
-      /both need the name "InferenceService\/a-b-c"/,
+    const layouts = [{ name: 'c', pool: 'p', profile: 'SPX-NPS1' as const, gpus: 4 }];
+    expect(() => serve({ spec, plan: plan(layouts, placements), maxModelLen: new Map([['a', 4096], ['a-1', 4096]]), engineFlags })).toThrowError(
+      /both need the name "Service\/a-1"/,
     );
   });
 });

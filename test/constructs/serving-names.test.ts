@@ -15,18 +15,20 @@ const second = (name: string, replicas = 1) =>
   `---\n${MODEL.replace('name: llama-8b', `name: ${name}`).replace('replicas: 2', `replicas: ${replicas}`)}`;
 
 describe('servingNameCollisions', () => {
-  it('finds a model and node pair whose joined name another pair also gives', () => {
-    const pools = POOL.replace('[gpu-node-01, gpu-node-02]', '[gpu-node-01, 8b-gpu-node-01]');
-    expect(collisions(specTexts({ pools, models: `${MODEL}${second('llama')}` }))).toEqual([
-      'specs/models.yaml:4:9: error: metadata.name: models "llama" and "llama-8b" could both need the name InferenceService/llama-8b-gpu-node-01 (object names join the model and node names); rename one of them',
+  it('finds a model named like another model’s replica: its Service is that InferenceService’s', () => {
+    expect(collisions(specTexts({ models: `${MODEL}${second('llama-8b-1')}` }))).toEqual([
+      'specs/models.yaml:12:9: error: metadata.name: models "llama-8b" and "llama-8b-1" could both need the name Service/llama-8b-1 (object names join the model name and the replica ordinal); rename one of them',
     ]);
   });
 
-  it('finds, with env isolation, a model named like another model’s replica', () => {
+  it('finds the same meeting with env isolation, which names objects the same way', () => {
     const fleet = `${FLEET}  isolation: env\n`;
-    expect(collisions(specTexts({ fleet, models: `${MODEL}${second('llama-8b-1')}` }))).toEqual([
-      'specs/models.yaml:12:9: error: metadata.name: models "llama-8b" and "llama-8b-1" could both need the name Service/llama-8b-1 (object names join the model and node names); rename one of them',
-    ]);
+    expect(collisions(specTexts({ fleet, models: `${MODEL}${second('llama-8b-1')}` }))).toHaveLength(1);
+  });
+
+  it('finds nothing where a replica ordinal beyond the model’s replicas would be needed', () => {
+    // llama-8b has 2 replicas (ordinals 0 and 1): llama-8b-2 cannot meet it.
+    expect(collisions(specTexts({ models: `${MODEL}${second('llama-8b-2')}` }))).toEqual([]);
   });
 
   it('finds nothing in names that cannot meet', () => {

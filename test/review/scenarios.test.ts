@@ -11,8 +11,8 @@ function facts(diff: ReviewDiff) {
     added: p.added.map((a) => a.id),
     nowScheduled: p.nowScheduled.map((a) => a.id),
     removed: p.removed.map((a) => a.id),
-    moved: p.moved.map((m) => `${m.id} ${m.from} → ${m.to}`),
-    repartitioned: p.repartitioned.map((r) => `${r.node} ${r.from} → ${r.to} evicts ${r.evicts.join(',')}`),
+    moved: p.moved.map((m) => `${m.id} ${m.from} → ${m.to} ${m.rollout}`),
+    repartitioned: p.repartitioned.map((r) => `${r.node} ${r.from} → ${r.to} evicts ${r.evicts.join(',')}${r.movesOff.length ? ` moves off ${r.movesOff.join(',')}` : ''}`),
     unschedulable: p.unschedulable.map((u) => `${u.id} ${u.status}${u.cause ? `: ${u.cause}` : ''}`),
     restarts: diff.restarts.map((r) => `${r.resource}: ${r.replicas.join(',')}: ${r.changes.join('; ')}`),
     rollouts: diff.rollouts.map((r) => r.resource),
@@ -33,15 +33,15 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   'precision-change': {
     restarts: [
       // The replica keeps its whole partition (same utilization) and its 16-bit KV cache unless fp8 is asked for.
-      'InferenceService aim-models/chat-node-a: chat#0: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
-      'InferenceService aim-models/chat-node-b: chat#1: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
+      'InferenceService aim-models/chat-0: chat#0: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
+      'InferenceService aim-models/chat-1: chat#1: precision bf16 → fp8; args: +--quantization=fp8; resources: memory 13Gi → 11Gi',
     ],
     models: ['chat 2→2 up 0'],
   },
   'args-change': {
     restarts: [
-      'InferenceService aim-models/chat-node-a: chat#0: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
-      'InferenceService aim-models/chat-node-b: chat#1: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
+      'InferenceService aim-models/chat-0: chat#0: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
+      'InferenceService aim-models/chat-1: chat#1: args: +--enable-prefix-caching; env: +VLLM_LOGGING_LEVEL',
     ],
     models: ['chat 2→2 up 0'],
   },
@@ -59,21 +59,22 @@ const EXPECTED: Record<string, Partial<ReturnType<typeof facts>>> = {
   'priority-preemption': {
     nowScheduled: ['batch#2', 'batch#3'],
     unschedulable: ['small#12 evicted: preempted by batch, priority high', 'small#13 evicted: preempted by batch, priority high'],
-    restarts: ['InferenceService aim-models/batch-node-b: batch#0,batch#1: priority aim-low → aim-high'],
+    restarts: ['InferenceService aim-models/batch-0: batch#0: priority aim-low → aim-high', 'InferenceService aim-models/batch-1: batch#1: priority aim-low → aim-high'],
     models: ['batch 2→4 up 0', 'small 20→18 up 18'],
   },
-  // Spread kept a replica of each model on node-a: both stay up while node-b goes.
+  // node-b's replicas move to node-a, each new pod Ready before its old one stops: nothing goes down.
   'remove-node': {
     nodes: { added: [], removed: ['node-b'] },
-    moved: ['chat#1 node-b[0.0] → node-a[0.6]', 'small#1 node-b[0.1] → node-a[0.7]'],
+    moved: ['chat#1 node-b[0.0] → node-a[0.6] surge', 'small#1 node-b[0.1] → node-a[0.7] surge'],
     rollouts: [PARTITIONER],
-    models: ['chat 2→2 up 1', 'small 2→2 up 1'],
+    models: ['chat 2→2 up 2', 'small 2→2 up 2'],
   },
   'add-node': { nodes: { added: ['node-c'], removed: [] }, rollouts: [PARTITIONER] },
   'add-pool': { nodes: { added: ['node-x'], removed: [] }, rollouts: [PARTITIONER] },
   'forced-repartition': {
     added: ['big#2'],
-    moved: ['chat#0 node-b[0.0] → node-b[1.0]'],
+    // It stays on the repartitioned node: its new pod waits for the new profile, the drain evicts the old one.
+    moved: ['chat#0 node-b[0.0] → node-b[1.0] surge'],
     repartitioned: ['node-b CPX-NPS4 → SPX-NPS1 evicts chat#0,chat#1,small#0,small#1'],
     unschedulable: [
       'chat#1 evicted: preempted by big, priority critical',
