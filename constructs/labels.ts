@@ -10,7 +10,7 @@ export const PROFILE_LABEL = 'gpusharing.aim/partition-profile';
 export const PARTITION_STATE_LABEL = 'gpusharing.aim/partition-state';
 /**
  * The values of PARTITION_STATE_LABEL, as `scripts/node-rollout.sh` and the backends
- * (`scripts/partition-node.sh`, `scripts/dcm-node.sh`) write them: `draining` from the cordon until the GPUs are idle, `partitioning` from the mode change
+ * (`scripts/partition-node.sh`, `scripts/dcm-node.sh`) write them: `draining` from the cordon until the GPUs are idle (kept while a drain that budgets hold gives way and waits to retry), `partitioning` from the mode change
  * until the node is back in service (both with the node cordoned), then `ready`; `failed` after a
  * failure past the cordon (still cordoned), `unsupported` when the pre-flight refused the change
  * (left in service).
@@ -25,8 +25,12 @@ export const PARTITION_STATES = {
 /** NoSchedule taint held only while the GPU modes change (it keeps the GPU Operator's operands off), left in place when that fails. */
 export const PARTITIONING_TAINT_KEY = 'gpusharing.aim/partitioning';
 export const MODEL_LABEL = 'gpusharing.aim/model';
-/** On an InferenceService: the plan's id of the replica it serves (`llama-8b#3`), which the review reads. */
-export const REPLICA_ANNOTATION = 'gpusharing.aim/replica';
+/**
+ * On an InferenceService and its pods: the ordinal of the replica it serves (`3` for `llama-8b#3`),
+ * so that the partitioner knows a pod's replica and where the plan puts it, and the review which
+ * replica a changed object restarts.
+ */
+export const REPLICA_LABEL = 'gpusharing.aim/replica';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'aim-gpu-sharing';
 

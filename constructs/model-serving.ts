@@ -3,11 +3,12 @@ import { Construct } from 'constructs';
 import { servedCheckpoint } from '../api/checkpoint.ts';
 import { COMPILER_OWNED_ENV, derivedFlagOf } from '../api/reserved.ts';
 import type { DeviceResourceNaming, Isolation, Model, NodePool, Precision, SecretKeyRef } from '../api/types.ts';
+import { replicaOrdinal } from '../planner/moved.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { disruptionBudget, ModelDisruptionBudget } from './disruption-budget.ts';
 import { logicalDeviceIndices, partitionResourceName } from './gpu-devices.ts';
 import { type DeploymentStrategy, InferenceService } from './inference-service.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue, REPLICA_ANNOTATION } from './labels.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_LABEL, PROFILE_LABEL, profileLabelValue, REPLICA_LABEL } from './labels.ts';
 import { HF_TOKEN_KEY } from './model-service-account.ts';
 import { childName } from './names.ts';
 import { priorityClassName } from './priority-classes.ts';
@@ -158,8 +159,7 @@ export class ModelServing extends Construct {
         new InferenceService(this, isvcName, {
           name: isvcName,
           namespace: props.namespace,
-          labels,
-          annotations: { [REPLICA_ANNOTATION]: first.id },
+          labels: { ...labels, [REPLICA_LABEL]: group.namePart },
           replicas: 1,
           deploymentStrategy: deploymentStrategy(first),
           runtime: props.runtime,
@@ -255,6 +255,6 @@ function attempt<T>(fn: () => T, subject: string, fail: (message: string) => nev
 }
 
 function ordinal(replica: PlanReplica, fail: (message: string) => never): string {
-  const match = /#(\d+)$/.exec(replica.id);
-  return match?.[1] ?? fail(`replica id "${replica.id}" is not "<model>#<ordinal>"`);
+  const found = replicaOrdinal(replica.id);
+  return found === undefined ? fail(`replica id "${replica.id}" is not "<model>#<ordinal>"`) : String(found);
 }

@@ -17,9 +17,10 @@ import {
   PARTITIONING_TAINT_KEY,
   PROFILE_LABEL,
   RELOAD_ANNOTATION,
+  REPLICA_LABEL,
 } from './labels.ts';
 import { NodeSelfPatchPolicy } from './node-self-patch-policy.ts';
-import { MODEL_TOTALS_KEY, type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
+import { type NodePartitionProfile, partitionPlanProblems, partitionProfilesData } from './partition-profiles.ts';
 import { PartitionRbac } from './partition-rbac.ts';
 import { type BackendPod, builtinPod, dcmPod } from './partitioner-pods.ts';
 import { dcmLockHeldSeconds, DEFAULT_PARTITION_TIMEOUTS, lockHeldSeconds, type PartitionTimeouts, timeoutProblems } from './partition-timeouts.ts';
@@ -267,17 +268,15 @@ export class NodePartitioning extends Construct {
 }
 
 /**
- * The pod-template hash: the scripts and each node's profile roll the pods; replica counts do not
- * (the scripts re-read the mounted ConfigMap, which the kubelet updates in place), so scaling a model
- * restarts no partitioner.
+ * The pod-template hash: the scripts and each node's profile roll the pods; replica placements do
+ * not (the scripts re-read the mounted ConfigMap, which the kubelet updates in place), so scaling or
+ * moving a model restarts no partitioner.
  */
 export function configHashOf(profilesData: Record<string, string>, scriptData: Record<string, string>): string {
-  const profiles = Object.entries(profilesData)
-    .filter(([key]) => key !== MODEL_TOTALS_KEY)
-    .map(([key, json]) => {
-      const { models: _, ...profile } = JSON.parse(json) as NodePartitionProfile;
-      return [key, profile];
-    });
+  const profiles = Object.entries(profilesData).map(([key, json]) => {
+    const { replicas: _, ...profile } = JSON.parse(json) as NodePartitionProfile;
+    return [key, profile];
+  });
   return createHash('sha256').update(JSON.stringify({ profiles, script: scriptData })).digest('hex');
 }
 
@@ -304,6 +303,7 @@ export function rolloutEnv(input: RolloutEnvInput): Record<string, string> {
     PARTITIONING_TAINT_KEY,
     CORDONED_ANNOTATION,
     MODEL_LABEL,
+    REPLICA_LABEL,
     MODEL_NAMESPACE: input.modelNamespace,
     PROFILES_DIR,
     READY_FILE,

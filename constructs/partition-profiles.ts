@@ -1,5 +1,6 @@
 import type { DeviceResourceNaming, Isolation, NodePool, PartitioningBackend } from '../api/types.ts';
 import { findProfile } from '../hardware/gpus.ts';
+import { replicaOrdinal } from '../planner/moved.ts';
 import type { PlanNode, PlanReplica } from '../planner/types.ts';
 import { dcmProfileName } from './dcm-profiles.ts';
 import { gpuResourceName } from './gpu-devices.ts';
@@ -23,8 +24,11 @@ export interface NodePartitionProfile {
    * with env isolation (no device plugin).
    */
   readonly allocatable: Readonly<Record<string, number>>;
-  /** Replicas the plan places on this node, by model (the drain waits for the others to be Ready). */
-  readonly models: Readonly<Record<string, number>>;
+  /**
+   * The ordinals of the replicas the plan places on this node, by model: a model pod elsewhere whose
+   * replica is listed here is moving here, and its node's drain waits until it is Ready here.
+   */
+  readonly replicas: Readonly<Record<string, readonly number[]>>;
   /** The DCM profile the `gpu-operator` backend selects for the node (`dcm-profiles.ts`); absent with `builtin`. */
   readonly dcmProfile?: string;
 }
@@ -39,19 +43,21 @@ export interface ProfileContext {
   readonly backend?: PartitioningBackend;
 }
 
-/** The ConfigMap key of the replicas placed per model, fleet-wide; `_` keeps it apart from host names. */
-export const MODEL_TOTALS_KEY = '_models';
-
 const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function gpuProfileName(gpu: PlanNode['gpus'][number]): string {
   return `${gpu.profile.compute}-${gpu.profile.memory}`;
 }
 
-function countBy(keys: readonly string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const key of [...keys].sort()) counts[key] = (counts[key] ?? 0) + 1;
-  return counts;
+/** Ordinals by model, models and ordinals sorted. */
+function ordinalsByModel(replicas: readonly PlanReplica[]): Record<string, number[]> {
+  const byModel: Record<string, number[]> = {};
+  for (const replica of [...replicas].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : 0))) {
+    const ordinal = replicaOrdinal(replica.id);
+    if (ordinal !== undefined) (byModel[replica.model] ??= []).push(ordinal);
+  }
+  for (const ordinals of Object.values(byModel)) ordinals.sort((a, b) => a - b);
+  return byModel;
 }
 
 /** The node's entry; assumes `partitionPlanProblems` found nothing wrong with it. */
@@ -67,25 +73,22 @@ export function nodePartitionProfile(node: PlanNode, context: ProfileContext): N
       allocatable[name] = (allocatable[name] ?? 0) + (perGpu[position] ?? 0);
     });
   }
-  const models = countBy(context.replicas.filter((replica) => replica.node === node.name).map((replica) => replica.model));
+  const replicas = ordinalsByModel(context.replicas.filter((replica) => replica.node === node.name));
   return {
     label: profileLabelValue(node),
     profile: uniform ? (gpus[0] ?? '') : 'mixed',
     partitions,
     gpus,
     allocatable: sortedKeys(allocatable),
-    models,
+    replicas,
     ...(context.backend === 'gpu-operator' && { dcmProfile: dcmProfileName(node) }),
   };
 }
 
-/** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted, and the model totals. */
+/** The profiles ConfigMap data: node name → `NodePartitionProfile` JSON, keys sorted. */
 export function partitionProfilesData(nodes: readonly PlanNode[], context: ProfileContext): Record<string, string> {
   const sorted = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return {
-    [MODEL_TOTALS_KEY]: JSON.stringify(countBy(context.replicas.map((replica) => replica.model))),
-    ...Object.fromEntries(sorted.map((node) => [node.name, JSON.stringify(nodePartitionProfile(node, context))])),
-  };
+  return Object.fromEntries(sorted.map((node) => [node.name, JSON.stringify(nodePartitionProfile(node, context))]));
 }
 
 function sortedKeys(record: Record<string, number>): Record<string, number> {

@@ -2,6 +2,7 @@ import { PRIORITIES } from '../api/types.ts';
 import { fitsPartition, reservedGiB } from '../sizing/budget.ts';
 import type { DemandOption, ModelDemand } from '../sizing/types.ts';
 import type { PoolLayout } from './capacity.ts';
+import { replicaId } from './moved.ts';
 
 /**
  * Demands resolved against the pools: which options can ever fit, and per option and pool the
@@ -160,7 +161,7 @@ export function expandReplicas(
     for (let ordinal = 0; ordinal < model.demand.replicas; ordinal++) {
       replicas.push({
         index: replicas.length,
-        id: `${model.demand.model}#${ordinal}`,
+        id: replicaId(model.demand.model, ordinal),
         model: model.index,
         modelName: model.demand.model,
         ordinal,

@@ -4,6 +4,7 @@ import { type PoolCapacity, poolLayout } from './capacity.ts';
 import { degreeFreeBound } from './bounds.ts';
 import { modelDecisions } from './decisions.ts';
 import { choiceOf, type Degrees, lowerDegrees, repairDegrees, startingDegrees } from './degrees.ts';
+import { replicaId } from './moved.ts';
 import { type Choice, resolveModels } from './demands.ts';
 import type { FleetState } from './fleet.ts';
 import { buildPlan } from './output.ts';
@@ -254,7 +255,7 @@ export function writePlan(
     if (model.levels.length > 0) continue;
     const reason = neverFitsReason(model, setup.layouts, setup.headroomPercent);
     for (let ordinal = 0; ordinal < model.demand.replicas; ordinal++) {
-      left.push({ id: `${model.demand.model}#${ordinal}`, model: model.demand.model, reason });
+      left.push({ id: replicaId(model.demand.model, ordinal), model: model.demand.model, reason });
     }
   }
   for (const r of unschedulable) {

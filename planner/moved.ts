@@ -1,5 +1,16 @@
 import type { PartitionRef, PlanNode, PlanReplica } from './types.ts';
 
+/** A replica id, `<model>#<ordinal>` (ordinals from 0): the planner's only format for it. */
+export function replicaId(model: string, ordinal: number): string {
+  return `${model}#${ordinal}`;
+}
+
+/** The ordinal of a replica id, or undefined when it is not `<model>#<ordinal>`. */
+export function replicaOrdinal(id: string): number | undefined {
+  const match = /#(\d+)$/.exec(id);
+  return match ? Number(match[1]) : undefined;
+}
+
 /**
  * The one definition of a moved replica, for churn figures, the bench and the tests: a replica in
  * both plans that runs on another node or on other partitions now (the order its partitions are

@@ -14,7 +14,8 @@ import type { Plan, PlanNode, PlanReplica, PlanRollout } from './types.ts';
  *   pod's node selector names the new profile and it waits for the partitioner, whose drain evicts
  *   the old pod through the Eviction API and the model's PodDisruptionBudget.
  * - `recreate`: the old pod stops first. A change in place has no spare partition to start in: a
- *   surge pod would stay Pending for ever and the change would never happen.
+ *   surge pod would stay Pending for ever and the change would never happen. The same holds for a
+ *   move to partitions that include one of its own (a larger tensor-parallel group on its node).
  *
  * A surge pod whose planned partitions another replica still holds waits (Pending) until that one
  * leaves. Leaving is immediate for a removed or recreated replica, after its own new pod is Ready
@@ -49,9 +50,16 @@ function decideRollouts(plan: Plan, input: RolloutInput): Map<string, PlanRollou
       continue;
     }
     const oldNode = nodesBefore.get(replica.node);
-    const replacedElsewhere = old !== undefined && (replicaMoved(old, replica) || (oldNode !== undefined && nodeRepartitioned(oldNode, node)));
-    if (replacedElsewhere) surging.set(replica.id, replica);
-    decided.set(replica.id, { strategy: replacedElsewhere ? 'surge' : 'recreate', inputs });
+    const repartitioned = oldNode !== undefined && nodeRepartitioned(oldNode, node);
+    if (old === undefined || !(replicaMoved(old, replica) || repartitioned)) {
+      decided.set(replica.id, { strategy: 'recreate', inputs });
+    } else if (!repartitioned && overlaps(old, replica)) {
+      const note = 'stops before its replacement starts: its new partitions include some of its current ones';
+      decided.set(replica.id, { strategy: 'recreate', inputs, note });
+    } else {
+      surging.set(replica.id, replica);
+      decided.set(replica.id, { strategy: 'surge', inputs });
+    }
   }
   for (const [id, cycle] of breakCycles(surging, waitsFor(surging, nodesBefore, nodesAfter))) {
     const rollout = decided.get(id) as PlanRollout;
@@ -63,6 +71,13 @@ function decideRollouts(plan: Plan, input: RolloutInput): Map<string, PlanRollou
     });
   }
   return decided;
+}
+
+/** True when a replica stays on its node and keeps one of its partitions: its new pod needs its old one gone. */
+function overlaps(before: PlanReplica, after: PlanReplica): boolean {
+  if (before.node !== after.node) return false;
+  const held = new Set(before.partitions.map((p) => `${p.gpu}.${p.partition}`));
+  return after.partitions.some((p) => held.has(`${p.gpu}.${p.partition}`));
 }
 
 /**

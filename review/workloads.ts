@@ -1,5 +1,6 @@
 import { parse } from 'yaml';
-import { MODEL_LABEL, REPLICA_ANNOTATION } from '../constructs/labels.ts';
+import { MODEL_LABEL, REPLICA_LABEL } from '../constructs/labels.ts';
+import { replicaId } from '../planner/moved.ts';
 import type { FileChange, Files } from './files.ts';
 
 /** The fields of a Kubernetes object the review reads. */
@@ -24,7 +25,7 @@ export interface PodRestart {
   /** Model and node of an InferenceService (its `gpusharing.aim/model` label, its host selector). */
   readonly model?: string;
   readonly node?: string;
-  /** The replica an InferenceService serves (its `gpusharing.aim/replica` annotation; absent before 0.3). */
+  /** The replica an InferenceService serves (its model and `gpusharing.aim/replica` labels; absent before 0.3). */
   readonly replica?: string;
   /** ServingRuntime name an InferenceService runs on, or the runtime that changed. */
   readonly runtime?: string;
@@ -216,7 +217,7 @@ export function manifestChanges(before: Files, after: Files, files: readonly Fil
         ...(object.kind === 'InferenceService' && {
           model: labels[MODEL_LABEL],
           node: shape.nodeSelector?.['kubernetes.io/hostname'],
-          replica: object.metadata?.annotations?.[REPLICA_ANNOTATION],
+          replica: labels[REPLICA_LABEL] === undefined ? undefined : replicaId(labels[MODEL_LABEL] ?? '', Number(labels[REPLICA_LABEL])),
           runtime: shape.model?.runtime,
         }),
         ...(object.kind === 'ServingRuntime' && { runtime: object.metadata?.name }),

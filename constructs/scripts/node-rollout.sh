@@ -8,7 +8,8 @@
 #   acquire_lock     one of MAX_UNAVAILABLE_NODES Leases: nodes under change, fleet-wide
 #   cordon_node      spec.unschedulable (DaemonSet pods still schedule), remembered in an annotation
 #   drain_gpu_pods   every pod holding GPUs leaves through the Eviction API, which honours
-#                    PodDisruptionBudgets (bounded); nothing else on the node is touched
+#                    PodDisruptionBudgets (bounded); nothing else on the node is touched. When
+#                    only budgets hold it, the node gives way (uncordon, release) and retries
 #   ... the backend changes the partitions ...
 #   wait_allocatable node allocatable equals the plan (bounded), else fail loudly, still cordoned
 #   uncordon_node, label ready, release_lock
@@ -25,6 +26,7 @@
 : "${PARTITIONING_TAINT_KEY:?PARTITIONING_TAINT_KEY must be set}"
 : "${CORDONED_ANNOTATION:?CORDONED_ANNOTATION must be set}"
 : "${MODEL_LABEL:?MODEL_LABEL must be set}"
+: "${REPLICA_LABEL:?REPLICA_LABEL must be set}"
 PROFILES_DIR="${PROFILES_DIR:-/etc/aim-gpu-sharing/profiles}"
 READY_FILE="${READY_FILE:-/tmp/partition-ready}"
 EVENT_NAMESPACE="${EVENT_NAMESPACE:-default}"
@@ -53,7 +55,7 @@ PAUSE_PID=''
 LOCK_HELD=''
 DESIRED_LABEL='' DESIRED_PROFILE='' DESIRED_MEMORY='' DESIRED_PARTITIONS='' DESIRED_DCM=''
 DESIRED_COMPUTE=()
-declare -A DESIRED_ALLOCATABLE=() PLANNED_HERE=() PLANNED_TOTAL=()
+declare -A DESIRED_ALLOCATABLE=()
 declare -A NODE_KEYS=() NODE_ALLOCATABLE=() NODE_TAINTS=()
 NODE_UNSCHEDULABLE='' NODE_KMM=''
 # Labels or annotations a backend reads besides the shared ones.
@@ -176,10 +178,10 @@ check_rollout_settings() {
 # ------------------------------------------------------------------------------ the planned state
 
 # Read at every reconcile: the kubelet updates a mounted ConfigMap in place (one atomic swap for all
-# keys), so replica counts stay current without rolling the DaemonSet on every scale change.
+# keys), so replica placements stay current without rolling the DaemonSet on every plan change.
 load_desired() {
   local file="$PROFILES_DIR/$NODE_NAME" parsed key value name count
-  DESIRED_COMPUTE=() DESIRED_ALLOCATABLE=() PLANNED_HERE=() PLANNED_TOTAL=() DESIRED_DCM=''
+  DESIRED_COMPUTE=() DESIRED_ALLOCATABLE=() DESIRED_DCM=''
   [[ -r $file ]] || fail NodeNotInPlan "no planned profile for node $NODE_NAME in $PROFILES_DIR"
   parsed=$(json_tool desired <"$file") || fail InvalidProfile "cannot read the planned profile in $file"
   while read -r key value; do
@@ -194,17 +196,7 @@ load_desired() {
         read -r name count <<<"$value"
         DESIRED_ALLOCATABLE[$name]=$count
         ;;
-      model)
-        read -r name count <<<"$value"
-        PLANNED_HERE[$name]=$count
-        ;;
     esac
-  done <<<"$parsed"
-  file="$PROFILES_DIR/_models"
-  [[ -r $file ]] || fail InvalidProfile "no model totals in $file"
-  parsed=$(json_tool totals <"$file") || fail InvalidProfile "cannot read the model totals in $file"
-  while read -r name count; do
-    if [[ -n $name ]]; then PLANNED_TOTAL[$name]=$count; fi
   done <<<"$parsed"
 }
 
@@ -274,40 +266,32 @@ mark_ready() {
 
 # ------------------------------------------------------------------------------ moves and drain
 
-# Model pods on this node whose model the plan (also) places elsewhere: the drain waits until every
-# replica planned on another node is Ready, so a moved replica is serving before its old pod goes.
+# Model pods on this node whose replica the plan places on another node (the replica label, and the
+# profiles ConfigMap's ordinals per node): the drain waits until a pod of each such replica is Ready
+# at its destination, so a moved replica is serving there before its old pod goes.
 # Bounded: a move whose destination waits for this node (a cycle) proceeds after the timeout, and
 # the PodDisruptionBudget still keeps the model's minAvailable during the drain.
 wait_for_moves() {
-  local waited=0 parsed kind model count missing here
+  local waited=0 parsed kind replica destination state missing moving
   while true; do
     parsed=$(kube get pods -n "$MODEL_NAMESPACE" -l "$MODEL_LABEL" -o json |
-      json_tool ready-elsewhere "$NODE_NAME" "$MODEL_LABEL") || fail PodReadFailed "cannot list the model pods in $MODEL_NAMESPACE"
-    missing='' here=0
-    declare -A ready_count=()
-    while read -r kind model count; do
-      case $kind in
-        ready) ready_count[$model]=$count ;;
-        here) here=1 ;;
-      esac
+      json_tool moves "$NODE_NAME" "$PROFILES_DIR" "$MODEL_LABEL" "$REPLICA_LABEL") ||
+      fail PodReadFailed "cannot list the model pods in $MODEL_NAMESPACE or read the planned replicas in $PROFILES_DIR"
+    missing='' moving=0
+    while read -r kind replica destination state; do
+      [[ $kind == moving ]] || continue
+      moving=1
+      [[ $state == ready ]] || missing+="${missing:+, }$replica (to $destination)"
     done <<<"$parsed"
-    while read -r kind model count; do
-      [[ $kind == here ]] || continue
-      local wanted=$((${PLANNED_TOTAL[$model]:-0} - ${PLANNED_HERE[$model]:-0}))
-      if ((${ready_count[$model]:-0} < wanted)); then
-        missing+="${missing:+, }$model (${ready_count[$model]:-0} of $wanted Ready elsewhere)"
-      fi
-    done <<<"$parsed"
-    unset ready_count
     if [[ -z $missing ]]; then
-      ((here == 0)) || log "every replica planned elsewhere is Ready"
+      ((moving == 0)) || log "every replica moving off this node is Ready at its destination"
       return 0
     fi
     if ((waited >= MOVE_TIMEOUT_SECONDS)); then
-      emit_event Warning MovesNotReady "after ${waited}s not every replica planned elsewhere is Ready: $missing; draining anyway, within the PodDisruptionBudgets"
+      emit_event Warning MovesNotReady "after ${waited}s not every replica moving off is Ready at its destination: $missing; draining anyway, within the PodDisruptionBudgets"
       return 0
     fi
-    log "waiting for replicas planned elsewhere: $missing"
+    log "waiting for replicas moving off: $missing"
     pause "$POLL_INTERVAL_SECONDS"
     waited=$((waited + POLL_INTERVAL_SECONDS))
   done
@@ -317,29 +301,52 @@ wait_for_moves() {
 # isolation) through the Eviction API: a PodDisruptionBudget refuses with 429 and the next round
 # tries again. DaemonSet pods are not evicted (their controller would put them back); one that
 # holds GPUs is reported when the timeout ends the wait.
+# Returns 1 when, at the timeout, only budgets hold the drain: a model's other replicas may be
+# planned on nodes still waiting for this one's Lease (a scale-up onto repartitioned nodes), so the
+# node gives way (`yield_drain`) instead of failing and stopping the rollout.
 drain_gpu_pods() {
-  local waited=0 pods namespace name owner left body
+  local waited=0 pods namespace name owner left held body
   while true; do
     pods=$(kube get pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" -o json |
       json_tool gpu-pods "$MODEL_LABEL") || fail PodReadFailed "cannot list the pods on node $NODE_NAME"
     if [[ -z $pods ]]; then
       return 0
     fi
-    left=''
+    left='' held=1
     while read -r namespace name owner; do
       left+="${left:+, }$namespace/$name"
-      [[ $owner != DaemonSet ]] || continue
+      if [[ $owner == DaemonSet ]]; then
+        held=0
+        continue
+      fi
       body=$(json_tool eviction "$namespace" "$name")
-      run kube create --raw "/api/v1/namespaces/$namespace/pods/$name/eviction" -f - <<<"$body" ||
+      if ! run kube create --raw "/api/v1/namespaces/$namespace/pods/$name/eviction" -f - <<<"$body"; then
         log "eviction of $namespace/$name refused for now: $LAST_OUTPUT"
+        [[ $LAST_OUTPUT == *TooManyRequests* ]] || held=0
+      else
+        held=0
+      fi
     done <<<"$pods"
     if ((waited >= DRAIN_TIMEOUT_SECONDS)); then
+      if ((held)); then
+        yield_drain "$left"
+        return 1
+      fi
       fail DrainTimeout "pods still hold GPUs on the node after ${waited}s: $left"
     fi
     log "waiting for pods holding GPUs to leave: $left"
     pause "$POLL_INTERVAL_SECONDS"
     waited=$((waited + POLL_INTERVAL_SECONDS))
   done
+}
+
+# Budgets hold the drain: back in service as it was (uncordoned, Lease released, still labelled
+# draining), and the next reconcile tries again after RECHECK_INTERVAL_SECONDS. Meanwhile other
+# nodes take the Lease; their replicas may be what the budgets wait for.
+yield_drain() {
+  emit_event Warning DrainYielded "PodDisruptionBudgets refused every eviction for ${DRAIN_TIMEOUT_SECONDS}s: $1; node back in service, the Lease released, retrying in ${RECHECK_INTERVAL_SECONDS}s"
+  uncordon_node
+  release_lock
 }
 
 # --------------------------------------------------------------------------------- GPU clients

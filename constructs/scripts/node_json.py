@@ -5,6 +5,7 @@
 # Usage: python3 -S node_json.py COMMAND [ARGS...] < document
 # Every command prints plain `key value` lines (or one JSON document) that bash reads with `read`.
 import json
+import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -107,7 +108,8 @@ def desired(doc):
         lines = [("label", doc["label"]), ("profile", doc["profile"]), ("partitions", int(doc["partitions"]))]
         lines += [("dcm", doc["dcmProfile"])] if "dcmProfile" in doc else []
         lines += [("allocatable", "%s %d" % (name, int(value))) for name, value in sorted(doc["allocatable"].items())]
-        lines += [("model", "%s %d" % (name, int(value))) for name, value in sorted(doc["models"].items())]
+        if not all(isinstance(o, int) for ordinals in doc["replicas"].values() for o in ordinals):
+            raise ValueError("replicas must list ordinals")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         fail("malformed profile: %r" % error)
     memories = {profile[-1] for profile in profiles}
@@ -119,16 +121,6 @@ def desired(doc):
         if not all(TOKEN.fullmatch(part) for part in str(value).split(" ")):
             fail("malformed profile: %s %r" % (key, value))
         print(key, value)
-
-
-def totals(doc):
-    """The `_models` entry: replicas the plan places per model, fleet-wide."""
-    if not isinstance(doc, dict):
-        fail("malformed model totals")
-    for name, value in sorted(doc.items()):
-        if not TOKEN.fullmatch(name) or as_int(value) is None:
-            fail("malformed model totals: %r" % name)
-        print(name, as_int(value))
 
 
 # ---------------------------------------------------------------------------------------- node
@@ -192,22 +184,48 @@ def ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def ready_elsewhere(doc, node_name, model_label):
-    """`here MODEL 0` for each model with a pod on the node; `ready MODEL N`: Ready pods on other nodes."""
-    counts, here = {}, set()
+def planned_nodes(profiles_dir):
+    """(model, ordinal) -> the node the profiles ConfigMap places that replica on."""
+    planned = {}
+    for entry in sorted(os.listdir(profiles_dir)):
+        path = os.path.join(profiles_dir, entry)
+        # The kubelet's mount holds `..data` and timestamped directories beside the keys.
+        if entry.startswith(".") or not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as handle:
+                replicas = json.load(handle).get("replicas") or {}
+            for model, ordinals in replicas.items():
+                for ordinal in ordinals:
+                    planned[(str(model), str(int(ordinal)))] = entry
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            fail("malformed profile %s: %r" % (entry, error))
+    return planned
+
+
+def moves(doc, node_name, profiles_dir, model_label, replica_label):
+    """`moving MODEL#ORDINAL NODE ready|waiting` for each model pod on this node whose replica the
+    plan places on another node: `ready` once a pod of that replica is Ready on that node. Pods
+    without the replica label (output before 0.3) and replicas the plan no longer has are not moves."""
+    planned = planned_nodes(profiles_dir)
+    here, ready_at = set(), set()
     for pod in doc.get("items") or []:
         metadata = pod.get("metadata") or {}
-        model = (metadata.get("labels") or {}).get(model_label)
-        if model is None or terminal(pod):
+        labels = metadata.get("labels") or {}
+        replica = (labels.get(model_label), labels.get(replica_label))
+        if None in replica or terminal(pod):
             continue
-        if (pod.get("spec") or {}).get("nodeName") == node_name:
-            here.add(model)
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node == node_name:
+            here.add(replica)
         elif ready(pod) and not metadata.get("deletionTimestamp"):
-            counts[model] = counts.get(model, 0) + 1
-    for model in sorted(here):
-        print("here", model, 0)
-    for model, value in sorted(counts.items()):
-        print("ready", model, value)
+            ready_at.add(replica + (node,))
+    for model, ordinal in sorted(here):
+        destination = planned.get((model, ordinal))
+        if destination is None or destination == node_name:
+            continue
+        state = "ready" if (model, ordinal, destination) in ready_at else "waiting"
+        print("moving", "%s#%s" % (model, ordinal), destination, state)
 
 
 def pods(doc):
@@ -300,8 +318,8 @@ def main():
     command, arguments = sys.argv[1], sys.argv[2:]
     writers = {"event": event, "eviction": eviction, "lease-body": lease_body}
     readers = {
-        "gpus": gpus, "count": count, "rocm": rocm, "desired": desired, "totals": totals, "node": node,
-        "gpu-pods": gpu_pods, "ready-elsewhere": ready_elsewhere, "pods": pods, "last-warning": last_warning, "lease": lease,
+        "gpus": gpus, "count": count, "rocm": rocm, "desired": desired, "node": node,
+        "gpu-pods": gpu_pods, "moves": moves, "pods": pods, "last-warning": last_warning, "lease": lease,
     }
     if command in writers:
         writers[command](*arguments)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dcmPlan } from '../../constructs/dcm-profiles.ts';
-import { CORDONED_ANNOTATION, MODEL_LABEL, PARTITION_STATE_LABEL, PARTITIONING_TAINT_KEY, PROFILE_LABEL } from '../../constructs/labels.ts';
+import { CORDONED_ANNOTATION, MODEL_LABEL, PARTITION_STATE_LABEL, REPLICA_LABEL, PARTITIONING_TAINT_KEY, PROFILE_LABEL } from '../../constructs/labels.ts';
 import { dcmSelector, operandSelector } from '../../constructs/node-partitioning.ts';
 import { nodePartitionProfile, type ProfileContext } from '../../constructs/partition-profiles.ts';
 import { DCM_PROFILE_LABEL, DCM_STATE_LABEL } from '../../hardware/dcm.ts';
@@ -27,7 +27,7 @@ const SPX_NODE: FakeNode = {
 const OPERATOR = { 'daemonset-name': 'gpu-operator' };
 const DCM_POD: FakePod = { namespace: 'kube-amd-gpu', name: 'gpu-operator-device-config-manager-x1', node: NODE_NAME, owner: 'DaemonSet', labels: { ...OPERATOR, 'app.kubernetes.io/name': 'device-config-manager' } };
 const PLUGIN_POD: FakePod = { namespace: 'kube-amd-gpu', name: 'gpu-operator-device-plugin-x1', node: NODE_NAME, owner: 'DaemonSet', labels: { ...OPERATOR, 'app.kubernetes.io/name': 'device-plugin' } };
-const MODEL_POD: FakePod = { namespace: 'aim-models', name: 'llama-70b-0', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b' } };
+const MODEL_POD: FakePod = { namespace: 'aim-models', name: 'llama-70b-0', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' } };
 const ENV = {
   DEVICE_PLUGIN_SELECTOR: operandSelector('gpu-operator'),
   DCM_SELECTOR: dcmSelector('gpu-operator'),
@@ -160,8 +160,8 @@ describe.concurrent('dcm-node.sh on a node out of its profile', { timeout: 90_00
   });
 
   it('a move must be Ready at its destination before the old node is drained', async () => {
-    const elsewhere: FakePod = { namespace: 'aim-models', name: 'llama-70b-1', node: 'gpu-node-02', labels: { [MODEL_LABEL]: 'llama-70b' }, readyAfterSleeps: 2 };
-    const run = await runPartitionScript(scenario({ pods: [DCM_POD, PLUGIN_POD, MODEL_POD, elsewhere], modelTotals: { 'llama-70b': 1 } }));
+    const elsewhere: FakePod = { namespace: 'aim-models', name: 'llama-70b-0-new', node: 'gpu-node-02', labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' }, readyAfterSleeps: 2 };
+    const run = await runPartitionScript(scenario({ pods: [DCM_POD, PLUGIN_POD, MODEL_POD, elsewhere], elsewhere: { 'gpu-node-02': { 'llama-70b': [0] } } }));
     expect(run.exitCode).toBe(0);
     const first = (prefix: string) => run.calls.findIndex((call) => call.startsWith(prefix));
     expect(pollSleeps(run.calls.slice(0, first('kubectl cordon')))).toEqual(['sleep 5', 'sleep 5']);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CORDONED_ANNOTATION,
   MODEL_LABEL,
+  REPLICA_LABEL,
   PARTITION_STATE_LABEL,
   PARTITIONING_TAINT_KEY,
   PROFILE_LABEL,
@@ -142,14 +143,14 @@ describe('NodePartitioning', () => {
 
   it('maps each node to its planned profile, partition count and label', () => {
     const data = find(synth(), 'ConfigMap', 'aim-node-partitioner-profiles').data;
-    expect(Object.keys(data)).toEqual(['_models', 'gpu-a', 'gpu-b', 'gpu-c']);
+    expect(Object.keys(data)).toEqual(['gpu-a', 'gpu-b', 'gpu-c']);
     expect(JSON.parse(data['gpu-b'])).toEqual({
       label: 'cpx-nps4',
       profile: 'CPX-NPS4',
       partitions: 64,
       gpus: Array.from({ length: 8 }, () => 'CPX-NPS4'),
       allocatable: { 'amd.com/cpx_nps4': 64 },
-      models: {},
+      replicas: {},
     });
     expect(JSON.parse(data['gpu-a'])).toEqual({
       label: expect.stringMatching(/^mixed-[0-9a-f]{10}$/),
@@ -157,9 +158,9 @@ describe('NodePartitioning', () => {
       partitions: 9,
       gpus: ['SPX-NPS1', 'CPX-NPS1'],
       allocatable: { 'amd.com/cpx_nps1': 8, 'amd.com/spx_nps1': 1 },
-      models: {},
+      replicas: {},
     });
-    expect(JSON.parse(data['gpu-c'])).toEqual({ label: 'dpx-nps1', profile: 'DPX-NPS1', partitions: 2, gpus: ['DPX-NPS1'], allocatable: { 'amd.com/dpx_nps1': 2 }, models: {} });
+    expect(JSON.parse(data['gpu-c'])).toEqual({ label: 'dpx-nps1', profile: 'DPX-NPS1', partitions: 2, gpus: ['DPX-NPS1'], allocatable: { 'amd.com/dpx_nps1': 2 }, replicas: {} });
   });
 
   it('ships the setup script and the files it sources, unchanged', () => {
@@ -261,6 +262,7 @@ describe('NodePartitioning', () => {
       { name: 'PARTITIONING_TAINT_KEY', value: PARTITIONING_TAINT_KEY },
       { name: 'CORDONED_ANNOTATION', value: CORDONED_ANNOTATION },
       { name: 'MODEL_LABEL', value: MODEL_LABEL },
+      { name: 'REPLICA_LABEL', value: REPLICA_LABEL },
       { name: 'MODEL_NAMESPACE', value: 'aim-models' },
       { name: 'PROFILES_DIR', value: '/etc/aim-gpu-sharing/profiles' },
       { name: 'READY_FILE', value: '/tmp/partition-ready' },
@@ -292,11 +294,11 @@ describe('NodePartitioning', () => {
     expect(hash(synth())).toBe(before);
     const replanned = [uniformNode('gpu-b', 'mi300x', 'SPX-NPS1'), ...NODES.slice(1)];
     expect(hash(synth({ nodes: replanned }))).not.toBe(before);
-    // Replica counts reach the pods through the mounted ConfigMap, without a restart.
+    // Replica placements reach the pods through the mounted ConfigMap, without a restart.
     const replica = { id: 'm#0', model: 'm', node: 'gpu-b', precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] } as const;
     const scaled = synth({ replicas: [replica] });
     expect(hash(scaled)).toBe(before);
-    expect(find(scaled, 'ConfigMap', 'aim-node-partitioner-profiles').data._models).toBe('{"m":1}');
+    expect(JSON.parse(find(scaled, 'ConfigMap', 'aim-node-partitioner-profiles').data['gpu-b']).replicas).toEqual({ m: [0] });
   });
 
   it('accepts an image pinned by digest only', () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CORDONED_ANNOTATION,
   MODEL_LABEL,
+  REPLICA_LABEL,
   PARTITION_STATE_LABEL,
   PARTITIONING_TAINT_KEY,
   PROFILE_LABEL,
@@ -377,12 +378,12 @@ describe.concurrent('partition-node.sh defects, each reproduced by a fake before
 
   it('a move must be Ready at its destination before the old node is drained', async () => {
     const run = await runPartitionScript({
-      profile: { ...CPX_NPS4, models: {} },
-      modelTotals: { 'llama-70b': 1 },
+      profile: { ...CPX_NPS4, replicas: {} },
+      elsewhere: { 'gpu-node-02': { 'llama-70b': [0] } },
       gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
       pods: [
-        { namespace: 'aim-models', name: 'llama-70b-old', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b' } },
-        { namespace: 'aim-models', name: 'llama-70b-new', node: 'gpu-node-02', gpu: true, labels: { [MODEL_LABEL]: 'llama-70b' }, readyAfterSleeps: 2 },
+        { namespace: 'aim-models', name: 'llama-70b-old', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' } },
+        { namespace: 'aim-models', name: 'llama-70b-new', node: 'gpu-node-02', gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' }, readyAfterSleeps: 2 },
       ],
       env: FAST,
     });
@@ -401,15 +402,51 @@ describe.concurrent('partition-node.sh defects, each reproduced by a fake before
 
   it('a move that never becomes Ready delays the drain by the move timeout, then drains with a Warning', async () => {
     const run = await runPartitionScript({
-      profile: { ...CPX_NPS4, models: {} },
-      modelTotals: { 'llama-70b': 1 },
+      profile: { ...CPX_NPS4, replicas: {} },
+      elsewhere: { 'gpu-node-02': { 'llama-70b': [0] } },
       gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
-      pods: [{ namespace: 'aim-models', name: 'llama-70b-old', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b' } }],
+      pods: [{ namespace: 'aim-models', name: 'llama-70b-old', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' } }],
       env: { POLL_INTERVAL_SECONDS: '10', MOVE_TIMEOUT_SECONDS: '20' },
     });
     expect(run.exitCode).toBe(0);
     expect(reasons(run)[0]).toEqual(['Warning', 'MovesNotReady']);
-    expect(run.events[0]?.message).toContain('llama-70b (0 of 1 Ready elsewhere)');
+    expect(run.events[0]?.message).toContain('llama-70b#0 (to gpu-node-02)');
+  });
+
+  it('waits for the moving replica itself: another Ready replica of the model elsewhere does not count', async () => {
+    // Counting the model's Ready pods elsewhere (1 of 1 wanted) would drain at once; replica 0 is not there yet.
+    const run = await runPartitionScript({
+      profile: { ...CPX_NPS4, replicas: {} },
+      elsewhere: { 'gpu-node-02': { 'llama-70b': [1] }, 'gpu-node-03': { 'llama-70b': [0] } },
+      gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
+      pods: [
+        { namespace: 'aim-models', name: 'llama-70b-0-old', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' } },
+        { namespace: 'aim-models', name: 'llama-70b-1', node: 'gpu-node-02', gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '1' } },
+        { namespace: 'aim-models', name: 'llama-70b-0-new', node: 'gpu-node-03', gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' }, readyAfterSleeps: 3 },
+      ],
+      env: FAST,
+    });
+    expect(run.exitCode).toBe(0);
+    expect(reasons(run).map(([, reason]) => reason)).not.toContain('MovesNotReady');
+    const firstWrite = run.calls.findIndex((call) => mutations([call]).length > 0);
+    expect(run.calls.slice(0, firstWrite).filter((call) => call === 'sleep 5')).toHaveLength(3);
+    expect(evictions(run)).toEqual(['kubectl create --raw /api/v1/namespaces/aim-models/pods/llama-70b-0-old/eviction -f -']);
+  });
+
+  it('does not wait for a replica that stays on the node, nor for one the plan no longer has', async () => {
+    const run = await runPartitionScript({
+      profile: { ...CPX_NPS4, replicas: { 'llama-70b': [0] } },
+      gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
+      pods: [
+        { namespace: 'aim-models', name: 'llama-70b-0', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '0' } },
+        { namespace: 'aim-models', name: 'llama-70b-5', node: NODE_NAME, gpu: true, labels: { [MODEL_LABEL]: 'llama-70b', [REPLICA_LABEL]: '5' } },
+      ],
+      env: FAST,
+    });
+    expect(run.exitCode).toBe(0);
+    const firstWrite = run.calls.findIndex((call) => mutations([call]).length > 0);
+    expect(run.calls.slice(0, firstWrite).filter((call) => call === 'sleep 5')).toEqual([]);
+    expect(evictions(run)).toHaveLength(2);
   });
 
   it('evicts through the Eviction API, retrying while a PodDisruptionBudget refuses, and leaves pods without GPUs alone', async () => {
@@ -428,15 +465,36 @@ describe.concurrent('partition-node.sh defects, each reproduced by a fake before
     expect(run.pods.map((pod) => pod.name)).toEqual(['coredns', 'elsewhere']);
   });
 
-  it('a drain a PodDisruptionBudget blocks past the timeout fails with the pods named, GPUs untouched', async () => {
+  it('a drain only PodDisruptionBudgets hold past the timeout gives way: uncordoned, Lease released, GPUs untouched, retried later', async () => {
     const run = await runPartitionScript({
       profile: CPX_NPS4,
       gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
       pods: [{ namespace: 'team-a', name: 'trainer', node: NODE_NAME, gpu: true, pdbRefusals: 99 }],
       env: { POLL_INTERVAL_SECONDS: '10', DRAIN_TIMEOUT_SECONDS: '20' },
     });
+    expect(run.exitCode).toBe(0);
+    expect(run.events.at(-1)).toMatchObject({ type: 'Warning', reason: 'DrainYielded' });
+    expect(run.events.at(-1)?.message).toMatch(/^PodDisruptionBudgets refused every eviction for 20s: team-a\/trainer; node back in service, the Lease released, retrying in 300s$/);
+    expect(run.node).toMatchObject({ unschedulable: false, annotations: {} });
+    expect(run.node.labels[PARTITION_STATE_LABEL]).toBe('draining');
+    expect(run.leases['aim-node-partitioner-0']?.spec.holderIdentity).toBe('');
+    expect(gpuWrites(run)).toEqual([]);
+    expect(run.ready).toBe(true);
+  });
+
+  it('a drain a pod holds past the timeout after accepting its eviction fails with the pods named, GPUs untouched', async () => {
+    const run = await runPartitionScript({
+      profile: CPX_NPS4,
+      gpus: { layout: 'bare', rocmVersion: '7.0.2', gpus: uniformGpus('SPX', 'NPS1') },
+      pods: [
+        { namespace: 'team-a', name: 'trainer', node: NODE_NAME, gpu: true, pdbRefusals: 99 },
+        { namespace: 'team-b', name: 'stuck', node: NODE_NAME, gpu: true, lingers: true },
+      ],
+      env: { POLL_INTERVAL_SECONDS: '10', DRAIN_TIMEOUT_SECONDS: '20' },
+    });
     expect(run.exitCode).toBe(1);
-    expect(run.events.at(-1)).toMatchObject({ reason: 'DrainTimeout', message: 'pods still hold GPUs on the node after 20s: team-a/trainer' });
+    expect(run.events.at(-1)).toMatchObject({ reason: 'DrainTimeout', message: 'pods still hold GPUs on the node after 20s: team-a/trainer, team-b/stuck' });
+    expect(run.node.unschedulable).toBe(true);
     expect(gpuWrites(run)).toEqual([]);
   });
 

@@ -21,7 +21,7 @@ describe('nodePartitionProfile', () => {
       partitions: 13,
       gpus: ['SPX-NPS1', 'QPX-NPS1', 'CPX-NPS1'],
       allocatable: { 'amd.com/gpu': 13 },
-      models: {},
+      replicas: {},
     });
   });
 
@@ -32,11 +32,11 @@ describe('nodePartitionProfile', () => {
     expect(nodePartitionProfile(node, { ...CONTEXT, isolation: 'env' }).allocatable).toEqual({});
   });
 
-  it('counts the replicas placed on the node, by model', () => {
+  it('lists the ordinals of the replicas placed on the node, by model, sorted', () => {
     const replica = (id: string, node: string) => ({ id, model: id.split('#')[0]!, node, precision: 'bf16', tensorParallel: 1, memoryGiB: 1, gpuMemoryUtilization: 0.5, maxNumBatchedTokens: 2048, maxNumSeqs: 256, partitions: [] }) as const;
     const replicas = [replica('b#0', 'gpu-a'), replica('a#0', 'gpu-a'), replica('a#1', 'gpu-b'), replica('a#2', 'gpu-a')];
-    expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1'), { ...CONTEXT, replicas }).models).toEqual({ a: 2, b: 1 });
-    expect(partitionProfilesData([uniformNode('gpu-a', 'mi300x', 'SPX-NPS1')], { ...CONTEXT, replicas })._models).toBe('{"a":3,"b":1}');
+    expect(nodePartitionProfile(uniformNode('gpu-a', 'mi300x', 'SPX-NPS1'), { ...CONTEXT, replicas }).replicas).toEqual({ a: [0, 2], b: [0] });
+    expect(nodePartitionProfile(uniformNode('gpu-b', 'mi300x', 'SPX-NPS1'), { ...CONTEXT, replicas }).replicas).toEqual({ a: [1] });
   });
 
   it('labels a uniform node with its lower-case profile', () => {
@@ -48,9 +48,8 @@ describe('partitionProfilesData', () => {
   it('keys one JSON line per node, sorted by node name', () => {
     const data = partitionProfilesData([uniformNode('gpu-b', 'p', 'SPX-NPS1', 1), uniformNode('gpu-a', 'p', 'CPX-NPS4', 1)], CONTEXT);
     expect(data).toEqual({
-      _models: '{}',
-      'gpu-a': '{"label":"cpx-nps4","profile":"CPX-NPS4","partitions":8,"gpus":["CPX-NPS4"],"allocatable":{"amd.com/gpu":8},"models":{}}',
-      'gpu-b': '{"label":"spx-nps1","profile":"SPX-NPS1","partitions":1,"gpus":["SPX-NPS1"],"allocatable":{"amd.com/gpu":1},"models":{}}',
+      'gpu-a': '{"label":"cpx-nps4","profile":"CPX-NPS4","partitions":8,"gpus":["CPX-NPS4"],"allocatable":{"amd.com/gpu":8},"replicas":{}}',
+      'gpu-b': '{"label":"spx-nps1","profile":"SPX-NPS1","partitions":1,"gpus":["SPX-NPS1"],"allocatable":{"amd.com/gpu":1},"replicas":{}}',
     });
   });
 });

@@ -11,8 +11,9 @@ import {
   PARTITIONING_TAINT_KEY,
   PROFILE_LABEL,
   RELOAD_ANNOTATION,
+  REPLICA_LABEL,
 } from '../../constructs/labels.ts';
-import { MODEL_TOTALS_KEY, type NodePartitionProfile } from '../../constructs/partition-profiles.ts';
+import type { NodePartitionProfile } from '../../constructs/partition-profiles.ts';
 import { DCM_PROFILE_LABEL, DCM_STATE_LABEL, type DcmConfig } from '../../hardware/dcm.ts';
 
 /**
@@ -90,6 +91,8 @@ export interface FakePod {
   readonly readyAfterSleeps?: number;
   /** Evictions refused (429, a PodDisruptionBudget) before one is accepted. @default 0 */
   readonly pdbRefusals?: number;
+  /** The eviction is accepted but the pod never goes (a finalizer, a kubelet that is gone). @default false */
+  readonly lingers?: boolean;
 }
 
 export interface FakeNode {
@@ -130,8 +133,8 @@ export interface ScriptRun {
 export interface ScriptScenario {
   /** The node's entry in the profiles ConfigMap; undefined leaves the node out. */
   readonly profile: NodePartitionProfile | undefined;
-  /** The ConfigMap's model totals. @default {} */
-  readonly modelTotals?: Record<string, number>;
+  /** Other nodes' replica ordinals by model, as their entries of the profiles ConfigMap list them. @default {} */
+  readonly elsewhere?: Record<string, Record<string, number[]>>;
   readonly gpus: FakeGpus;
   /** @default - no labels, no taints, allocatable as amd-smi lists */
   readonly node?: FakeNode;
@@ -403,7 +406,7 @@ function kubectl() {
       save();
       refuse('Error from server (TooManyRequests): Cannot evict pod as it would violate the pod\'s disruption budget.');
     }
-    cluster.pods = cluster.pods.filter((p) => p !== pod);
+    if (!pod.lingers) cluster.pods = cluster.pods.filter((p) => p !== pod);
     cluster.evicted.push(namespace + '/' + podName);
     save();
   } else if (verb === 'get' && kind === 'events') {
@@ -481,7 +484,9 @@ export class FakeNodeSession {
       chmodSync(join(bin, tool), 0o755);
     }
     if (scenario.profile) writeFileSync(join(profiles, NODE_NAME), JSON.stringify(scenario.profile));
-    writeFileSync(join(profiles, MODEL_TOTALS_KEY), JSON.stringify(scenario.modelTotals ?? {}));
+    for (const [node, replicas] of Object.entries(scenario.elsewhere ?? {})) writeFileSync(join(profiles, node), JSON.stringify({ replicas }));
+    // The kubelet's ConfigMap mount keeps its data in a `..data` directory beside the keys.
+    mkdirSync(join(profiles, '..data'));
     const { gpus } = scenario;
     mkdirSync(this.files.KFD_PROC_DIR, { recursive: true });
     for (const pid of gpus.kfdProcesses?.pids ?? []) mkdirSync(join(this.files.KFD_PROC_DIR, String(pid)));
@@ -534,6 +539,7 @@ export class FakeNodeSession {
         CORDONED_ANNOTATION,
         RELOAD_ANNOTATION,
         MODEL_LABEL,
+        REPLICA_LABEL,
         DCM_PROFILE_LABEL,
         DCM_STATE_LABEL,
         MODEL_NAMESPACE: 'aim-models',

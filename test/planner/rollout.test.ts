@@ -115,3 +115,12 @@ describe('withRollouts: how each replica is replaced', () => {
     expect(strategies(next)).toEqual({ 'a#0': 'recreate', 'b#0': 'surge' });
   });
 });
+
+describe('withRollouts: a move onto its own partitions', () => {
+  it('recreates a replica that grows onto partitions it holds (its new pod needs the old one gone)', () => {
+    const base = committed(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0' }));
+    const next = withRollouts(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0,0.1' }), { previous: base, servingInputs: SAME });
+    expect(strategies(next)).toEqual({ 'a#0': 'recreate' });
+    expect(next.replicas[0]?.rollout?.note).toMatch(/include some of its current ones/);
+  });
+});
