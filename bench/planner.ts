@@ -8,7 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { type PlanInput, planHeuristic } from '../planner/heuristic.ts';
 import { planExact } from '../planner/exact.ts';
+import { disruptionBudget } from '../constructs/disruption-budget.ts';
 import { replicaMoved } from '../planner/moved.ts';
+import { withRollouts } from '../planner/rollout.ts';
+import { simulateRollout } from '../planner/rollout-sim.ts';
+import { model } from '../test/support/resources.ts';
 import type { Plan } from '../planner/types.ts';
 import { fitsPartition } from '../sizing/budget.ts';
 import { findProfile } from '../hardware/gpus.ts';
@@ -58,6 +62,8 @@ interface Churn {
    * there is room for it as the GPUs are partitioned now.
    */
   readonly capacityAllows: boolean;
+  /** The rollout of the change on the cluster model (planner/rollout-sim.ts). */
+  readonly rollout: { readonly completes: boolean; readonly moves: number; readonly surges: number; readonly ms: number };
 }
 
 interface Row {
@@ -146,7 +152,8 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
   for (const change of CHANGES) {
     const changed = applyChange(change, instance, plan);
     if (!changed) continue;
-    const next = planHeuristic({ ...changed.input, previous: plan });
+    const base = withRollouts(plan, { servingInputs: SAME_IMAGE, minAvailable: defaultBudgets(plan) });
+    const next = planHeuristic({ ...changed.input, previous: base });
     const moved = next.replicas.filter((r) => {
       const old = plan.replicas.find((o) => o.id === r.id);
       return old !== undefined && !changed.displaced.has(r.id) && replicaMoved(old, r);
@@ -154,6 +161,7 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
     const fresh = planHeuristic(changed.input);
     const room = change !== 'replica+1' || roomAsIs(instance, plan, changedModel(instance, plan)!.model);
     out[change] = {
+      rollout: rolloutOf(base, next),
       moves: moved,
       profileChanges: next.summary.profileChanges,
       evicting: evictingChanges(plan, next),
@@ -165,6 +173,32 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
     };
   }
   return out;
+}
+
+const SAME_IMAGE = new Map<string, string>();
+
+/** The PodDisruptionBudgets synth emits by default (no Model sets minAvailable in the generated fleets). */
+function defaultBudgets(plan: Plan): Map<string, number> {
+  const byModel = new Map<string, Plan['replicas'][number][]>();
+  for (const r of plan.replicas) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
+  return new Map(
+    [...byModel].flatMap(([name, replicas]) => {
+      const budget = disruptionBudget(model(name, { model: `bench/${name}` }), replicas);
+      return budget ? [[name, budget.pods] as const] : [];
+    }),
+  );
+}
+
+/** Rollout strategies for the change (timed), and whether the cluster model completes it. */
+function rolloutOf(base: Plan, planned: Plan): Churn['rollout'] {
+  const minAvailable = defaultBudgets(planned);
+  const started = performance.now();
+  const next = withRollouts(planned, { previous: base, servingInputs: SAME_IMAGE, minAvailable });
+  const ms = performance.now() - started;
+  const before = new Map(base.replicas.map((r) => [r.id, r]));
+  const moved = next.replicas.filter((r) => before.has(r.id) && before.get(r.id)!.node !== r.node);
+  const completes = simulateRollout(base, next, minAvailable).completed;
+  return { completes, moves: moved.length, surges: moved.filter((r) => r.rollout?.strategy === 'surge').length, ms };
 }
 
 async function measure(item: BenchItem): Promise<Row> {
@@ -239,6 +273,14 @@ function summary(rows: readonly Row[]): string[] {
   out.push(
     `${verdict(calm === oneReplica.length)}  one-replica change where capacity allows: ≤ 1 move and no repartition on ${calm}/${oneReplica.length}` +
       (idleOnly > 0 ? `; of the rest, ${idleOnly} only re-partition idle GPUs of mixed nodes (nothing evicted)` : ''),
+  );
+  const rollouts = rows.flatMap((r) => Object.values(r.churn).map((c) => c.rollout));
+  const completing = rollouts.filter((r) => r.completes).length;
+  const moves = rollouts.reduce((sum, r) => sum + r.moves, 0);
+  const surges = rollouts.reduce((sum, r) => sum + r.surges, 0);
+  out.push(
+    `${verdict(completing === rollouts.length)}  every change's rollout completes on the cluster model: ${completing}/${rollouts.length}; ` +
+      `moves to another node that surge (new pod Ready first): ${surges}/${moves}; rollout decision worst ${Math.max(0, ...rollouts.map((r) => r.ms)).toFixed(1)} ms`,
   );
   const others = rows.flatMap((r) => (['model+', 'model-', 'precision', 'node-'] as const).flatMap((c) => (r.churn[c]?.capacityAllows ? [r.churn[c]!] : [])));
   const quiet = others.filter((c) => c.moves === 0 && c.profileChanges === 0).length;

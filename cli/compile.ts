@@ -2,7 +2,7 @@ import { App } from 'cdk8s';
 import { append, diagnostic, hasErrors, sortDiagnostics } from '../api/diagnostics.ts';
 import { loadSpecDir } from '../api/load.ts';
 import type { Diagnostic, Precision, Spec } from '../api/types.ts';
-import { disruptionBudgetDiagnostics } from '../constructs/disruption-budget.ts';
+import { budgetPods, disruptionBudgetDiagnostics } from '../constructs/disruption-budget.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
 import { servingInputs } from '../constructs/serving-inputs.ts';
 import { servingNameCollisions } from '../constructs/serving-names.ts';
@@ -62,7 +62,8 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
     timeLimitSeconds: planning.timeLimitSeconds,
   };
   // Each replica's rollout strategy follows from how the plan changes it (moves surge, changes in place recreate).
-  const plan = withRollouts(await planFleet(input), { previous, servingInputs: servingInputs(spec) });
+  const placed = await planFleet(input);
+  const plan = withRollouts(placed, { previous, servingInputs: servingInputs(spec), minAvailable: budgetPods(spec, placed) });
   append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands, await exactPlacements(input, plan)));
   append(diagnostics, disruptionBudgetDiagnostics(spec, plan));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));

@@ -47,6 +47,18 @@ export function disruptionBudget(model: Model, replicas: readonly PlanReplica[])
   return { minAvailable, pods, placed, stalls };
 }
 
+/** `minAvailable` in pods of every model that gets a budget, by model name. */
+export function budgetPods(spec: Spec, plan: Plan): Map<string, number> {
+  const byModel = new Map<string, PlanReplica[]>();
+  for (const replica of plan.replicas) byModel.set(replica.model, [...(byModel.get(replica.model) ?? []), replica]);
+  return new Map(
+    spec.models.flatMap((model) => {
+      const budget = disruptionBudget(model, byModel.get(model.metadata.name) ?? []);
+      return budget ? [[model.metadata.name, budget.pods] as const] : [];
+    }),
+  );
+}
+
 /**
  * A warning at `spec.minAvailable` for each model whose budget stalls the drain of a planned node
  * (the spec check already refuses a budget of every replica; this one needs the plan). A drain

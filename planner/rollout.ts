@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { nodeProfilesKey, nodeRepartitioned, replicaMoved } from './moved.ts';
+import { simulateRollout } from './rollout-sim.ts';
 import type { Plan, PlanNode, PlanReplica, PlanRollout } from './types.ts';
 
 /**
@@ -28,10 +29,48 @@ export interface RolloutInput {
   readonly previous?: Plan;
   /** Per model: a fingerprint of the spec fields its pods are made from (`constructs/serving-inputs.ts`). */
   readonly servingInputs: ReadonlyMap<string, string>;
+  /** `minAvailable` in pods per model with a PodDisruptionBudget (`constructs/disruption-budget.ts`). */
+  readonly minAvailable: ReadonlyMap<string, number>;
 }
 
+/**
+ * Rounds of "simulate, then recreate what held the rollout" at most; each recreates at least one
+ * replica, and one round suffices unless a recreate uncovers another hold further on.
+ */
+const MAX_COMPLETION_ROUNDS = 20;
+
+/**
+ * Above this many surging replicas in one change the completion proof is skipped: the model's cost
+ * grows with the square of the changes in the worst case (a long chain of moves advances one step a
+ * round), and such a change is a migration to stage, not a review.
+ */
+const MAX_SIMULATED_SURGES = 20_000;
+
+/**
+ * The plan with each replica's rollout, proved to complete on the cluster model (`rollout-sim.ts`):
+ * a drain that budgets would hold for ever (a model's other replicas wait, through a chain of
+ * moves, for that very drain) gets the replicas it holds recreated at sync instead, with a note.
+ */
 export function withRollouts(plan: Plan, input: RolloutInput): Plan {
   const decided = decideRollouts(plan, input);
+  let next = applied(plan, decided);
+  const surges = [...decided.values()].filter((r) => r.strategy === 'surge').length;
+  if (!input.previous || surges === 0 || surges > MAX_SIMULATED_SURGES) return next;
+  for (let round = 0; round < MAX_COMPLETION_ROUNDS; round++) {
+    const outcome = simulateRollout(input.previous, next, input.minAvailable);
+    const held = outcome.heldByBudgets.filter((id) => decided.get(id)?.strategy === 'surge');
+    if (outcome.completed || held.length === 0) return next;
+    const node = outcome.stalled.join(', ');
+    for (const id of held) {
+      const note = `stops before its replacement starts: the drain of ${node} needs it gone, and its model's disruption budget would refuse that until replicas waiting on the drain itself are Ready`;
+      decided.set(id, { ...(decided.get(id) as PlanRollout), strategy: 'recreate', note });
+    }
+    next = applied(plan, decided);
+  }
+  return next;
+}
+
+function applied(plan: Plan, decided: ReadonlyMap<string, PlanRollout>): Plan {
   return { ...plan, replicas: plan.replicas.map((r) => ({ ...r, rollout: decided.get(r.id) as PlanRollout })) };
 }
 
