@@ -16,8 +16,9 @@ export function minAvailablePods(value: MinAvailable, pods: number): number {
 
 /**
  * A budget of all the model's replicas (or more) lets the Eviction API evict none of them: every
- * drain of a node holding one would wait, kubectl drain for ever, the partitioner until its drain
- * timeout (which stops the fleet-wide rollout). One replica needs no budget, so it is not checked.
+ * drain of a node holding one would wait: kubectl drain for ever; the partitioner gives way at each
+ * drain timeout and retries, so the node is never repartitioned. One replica needs no budget, so it
+ * is not checked.
  */
 export function minAvailableChecks(model: Model & { readonly source: DocumentSource }): Diagnostic[] {
   const { minAvailable, replicas } = model.spec;
@@ -27,6 +28,6 @@ export function minAvailableChecks(model: Model & { readonly source: DocumentSou
   const shown = typeof minAvailable === 'number' ? String(pods) : `${minAvailable} of ${replicas}, rounded up, is ${pods}`;
   const message =
     `must be below replicas (${replicas}): with ${shown} no replica could ever be evicted, so draining any of its nodes would wait ` +
-    `(kubectl drain for ever, the partitioner until its drain timeout, which stops the rollout); at most ${replicas - 1}, or 0 for no budget`;
+    `(kubectl drain for ever, the partitioner giving way at each drain timeout and retrying, so the node is never repartitioned); at most ${replicas - 1}, or 0 for no budget`;
   return [diagnostic(model.source.at('spec.minAvailable'), 'error', 'spec.minAvailable', message)];
 }

@@ -13,9 +13,12 @@ import { execa } from 'execa';
 import { loadSpecDir } from '../api/load.ts';
 import { renderManifests, writeTreeAtomically } from '../cli/tree.ts';
 import { committedPlan, PLAN_FILE, PLAN_MARKDOWN_FILE } from '../cli/compile.ts';
+import { budgetPods } from '../constructs/disruption-budget.ts';
 import { buildFleetCharts } from '../constructs/fleet.ts';
+import { servingInputs } from '../constructs/serving-inputs.ts';
 import { planFleet, poolCapacity } from '../planner/plan.ts';
 import { renderPlanMarkdown } from '../planner/render.ts';
+import { withRollouts } from '../planner/rollout.ts';
 import { checkModels } from '../sizing/check.ts';
 import { sizeDemands } from '../sizing/demand.ts';
 import { loadModelCatalog } from '../sizing/model-catalog.ts';
@@ -120,13 +123,15 @@ async function measure(nodes: number, models: number): Promise<Row> {
     const sized = sizeDemands(loaded.spec, catalog.models);
     const size = lap();
     const { planning } = loaded.spec.fleet.spec;
-    const plan = await planFleet({
+    const placed = await planFleet({
       pools: loaded.spec.pools.map(poolCapacity),
       demands: sized.map((s) => s.demand),
       headroomPercent: planning.headroomPercent,
       optimizer: 'heuristic',
       timeLimitSeconds: planning.timeLimitSeconds,
     });
+    // As compile does: each replica's rollout (nothing to simulate without a previous plan).
+    const plan = withRollouts(placed, { servingInputs: servingInputs(loaded.spec), minAvailable: budgetPods(loaded.spec, placed) });
     const planMs = lap();
     const bySize = new Map(sized.map((s) => [s.demand.model, s]));
     const app = new App({ recordConstructMetadata: false });

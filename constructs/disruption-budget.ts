@@ -61,8 +61,8 @@ export function budgetPods(spec: Spec, plan: Plan): Map<string, number> {
 
 /**
  * A warning at `spec.minAvailable` for each model whose budget stalls the drain of a planned node
- * (the spec check already refuses a budget of every replica; this one needs the plan). A drain
- * that waits fails the partitioner after its drain timeout, which stops the fleet-wide rollout.
+ * (the spec check already refuses a budget of every replica; this one needs the plan). The
+ * partitioner gives way at each drain timeout and retries, so such a node is never repartitioned.
  */
 export function disruptionBudgetDiagnostics(spec: Spec, plan: Plan): Diagnostic[] {
   return spec.models.flatMap((model) => {
@@ -74,7 +74,7 @@ export function disruptionBudgetDiagnostics(spec: Spec, plan: Plan): Diagnostic[
     const message =
       `keeps ${budget.pods} of the ${budget.placed} placed replicas Ready, so a drain may evict ${budget.placed - budget.pods}, ` +
       `but the plan puts more on ${nodes}: their pods are pinned there, so draining such a node waits ` +
-      `(kubectl drain for ever, the partitioner until its drain timeout, which stops the rollout); ` +
+      `(kubectl drain for ever, the partitioner giving way at each drain timeout and retrying, so the node is never repartitioned); ` +
       (fits > 0 ? `at most ${fits} lets every node drain` : 'one node holds every replica, so only 0 (no budget) lets it drain');
     return [diagnostic(model.source.at('spec.minAvailable'), 'warning', 'spec.minAvailable', message)];
   });

@@ -33,7 +33,7 @@ describe('Model spec.minAvailable', () => {
 
   it('fails when the budget keeps every replica, since then no drain could evict one', () => {
     expect(lines(load({ models: withMinAvailable('2') }))).toEqual([
-      'specs/models.yaml:8:17: error: spec.minAvailable: must be below replicas (2): with 2 no replica could ever be evicted, so draining any of its nodes would wait (kubectl drain for ever, the partitioner until its drain timeout, which stops the rollout); at most 1, or 0 for no budget',
+      'specs/models.yaml:8:17: error: spec.minAvailable: must be below replicas (2): with 2 no replica could ever be evicted, so draining any of its nodes would wait (kubectl drain for ever, the partitioner giving way at each drain timeout and retrying, so the node is never repartitioned); at most 1, or 0 for no budget',
     ]);
     // 90% of 2 is 1.8, rounded up to 2: every replica.
     expect(lines(load({ models: withMinAvailable('"90%"') }))[0]).toContain('with 90% of 2, rounded up, is 2 no replica could ever be evicted');

@@ -194,7 +194,7 @@ describe('disruptionBudgetDiagnostics', () => {
         file: 'specs/models.yaml', line: 9, col: 17, severity: 'warning', path: 'spec.minAvailable',
         message:
           'keeps 2 of the 4 placed replicas Ready, so a drain may evict 2, but the plan puts more on node-0 (3): their pods are pinned there, ' +
-          'so draining such a node waits (kubectl drain for ever, the partitioner until its drain timeout, which stops the rollout); at most 1 lets every node drain',
+          'so draining such a node waits (kubectl drain for ever, the partitioner giving way at each drain timeout and retrying, so the node is never repartitioned); at most 1 lets every node drain',
       },
     ]);
   });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { useColour } from '../../cli/commands.ts';
 import { GITHUB_COMMENT_LIMIT, renderReviewMarkdown, renderReviewText } from '../../review/render.ts';
-import type { ReviewDiff } from '../../review/review.ts';
+import { type ReviewDiff, reviewChange } from '../../review/review.ts';
+import { withRollouts } from '../../planner/rollout.ts';
+import { handPlan } from '../planner/rollout-fixtures.ts';
 import { runScenario } from './scenario.ts';
 
 describe('markdown for a pull-request comment', { timeout: 60_000 }, () => {
@@ -43,5 +45,24 @@ describe('colour', () => {
     const painted = renderReviewText(diff, next, { colour: true });
     expect(painted).toContain('\x1b[31m-\x1b[39m chat#1');
     expect(painted.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain);
+  });
+});
+
+describe('moves in the review', () => {
+  it('shows how each move rolls out, and counts only a replica that stops first as down', () => {
+    const inputs = new Map([['a', 'i'], ['b', 'i'], ['c', 'i']]);
+    const base = withRollouts(handPlan({ n1: 'CPX-NPS4', n2: 'CPX-NPS4' }, { 'a#0': 'n1:0.0', 'b#0': 'n1:0.1', 'c#0': 'n1:0.2' }), { servingInputs: inputs, minAvailable: new Map() });
+    // a and b swap partitions (a cycle: one must stop first); c moves to a free partition on n2.
+    const next = withRollouts(handPlan({ n1: 'CPX-NPS4', n2: 'CPX-NPS4' }, { 'a#0': 'n1:0.1', 'b#0': 'n1:0.0', 'c#0': 'n2:0.0' }), {
+      previous: base,
+      servingInputs: inputs,
+      minAvailable: new Map(),
+    });
+    const diff = reviewChange({ base, next, baseFiles: new Map(), nextFiles: new Map(), priorities: new Map() });
+    expect(diff.models.map((m) => `${m.model} up ${m.upDuring} of ${m.before}: ${m.changes.join(', ')}`)).toEqual(['a up 0 of 1: moved', 'b up 1 of 1: moved', 'c up 1 of 1: moved']);
+    const text = renderReviewText(diff, next, { colour: false });
+    expect(text).toContain('~ a#0  moves n1[0.0] → n1[0.1] (stops before its replacement starts: its new partitions are held by b#0, whose moves wait for its own partitions');
+    expect(text).toContain('~ b#0  moves n1[0.1] → n1[0.0] (new pod Ready before the old one stops)');
+    expect(text).toContain('~ c#0  moves n1[0.2] → n2[0.0] (new pod Ready before the old one stops)');
   });
 });
