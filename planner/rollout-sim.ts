@@ -20,7 +20,7 @@ import type { Plan, PlanReplica } from './types.ts';
  *   selector, so it never runs again.
  *
  * Time advances only when nothing else can happen; a bounded wait then ends. `withRollouts` uses it
- * to prove a plan change completes, and the tests to check what each strategy promises.
+ * to check that a plan change completes, and the tests to check what each strategy promises.
  */
 export interface RolloutSimulation {
   /** Every replica of `next` runs its current pod, and no pod of a changed replica's old template is left. */

@@ -40,14 +40,14 @@ export interface RolloutInput {
 const MAX_COMPLETION_ROUNDS = 20;
 
 /**
- * Above this many surging replicas in one change the completion proof is skipped: the model's cost
+ * Above this many surging replicas in one change the completion check is skipped: the model's cost
  * grows with the square of the changes in the worst case (a long chain of moves advances one step a
  * round), and such a change is a migration to stage, not a review.
  */
 const MAX_SIMULATED_SURGES = 20_000;
 
 /**
- * The plan with each replica's rollout, proved to complete on the cluster model (`rollout-sim.ts`):
+ * The plan with each replica's rollout, checked to complete on the cluster model (`rollout-sim.ts`):
  * a drain that budgets would hold for ever (a model's other replicas wait, through a chain of
  * moves, for that very drain) gets the replicas it holds recreated at sync instead, with a note.
  */
