@@ -64,6 +64,10 @@ class Cluster {
   private readonly onNode = new Map<string, Set<Pod>>();
   private readonly ready = new Map<string, number>();
   private readonly waiting = new Set<Pod>();
+  /** Waiting pods to look at again: new, or what blocked them (a partition, their node) changed. */
+  private readonly dirty = new Set<Pod>();
+  /** Waiting pods by what blocks them: a partition `node:gpu.partition`, or `node` while pending or cordoned. */
+  private readonly blockedBy = new Map<string, Set<Pod>>();
   private readonly plannedOn: ReadonlyMap<string, string>;
   private readonly budgets: ReadonlyMap<string, number>;
   private readonly pending: Set<string>;
@@ -87,7 +91,9 @@ class Cluster {
     for (const r of next.replicas) {
       if (!this.changed.has(r.id)) continue;
       if (before.has(r.id) && r.rollout?.strategy !== 'surge') this.stopAll(r.id, 'deleted at sync');
-      this.waiting.add(this.add(r, 'new'));
+      const pod = this.add(r, 'new');
+      this.waiting.add(pod);
+      this.dirty.add(pod);
     }
   }
 
@@ -110,6 +116,7 @@ class Cluster {
         if (!this.onNode.get(node)?.size) {
           this.pending.delete(node);
           this.cordoned.delete(node);
+          this.wake(node);
           // Old pods recreated after their eviction keep the old profile in their selector: they never run.
           for (const pods of this.podsOf.values()) for (const pod of pods) if (pod.node === node && pod.version === 'old') this.remove(pod);
           partitioning = undefined;
@@ -124,6 +131,7 @@ class Cluster {
       if (partitioning !== undefined) {
         gaveWay.add(partitioning);
         this.cordoned.delete(partitioning);
+        this.wake(partitioning);
         partitioning = undefined;
         continue;
       }
@@ -145,17 +153,37 @@ class Cluster {
     return { completed, gaps: this.gaps, moveTimeouts: this.moveTimeouts, stalled, heldByBudgets };
   }
 
-  /** Starts every waiting pod that can run now; a surge ends once its new pod runs. */
+  /**
+   * Starts every waiting pod that can run now; a surge ends once its new pod runs. Only pods whose
+   * blocker changed are looked at, so a chain of n moves costs O(n), not O(n²).
+   */
   private schedule(): boolean {
     let progress = false;
-    for (const pod of [...this.waiting]) {
-      if (this.pending.has(pod.node) || this.cordoned.has(pod.node) || pod.refs.some((ref) => this.holder.has(ref))) continue;
-      this.waiting.delete(pod);
-      this.start(pod);
-      for (const old of (this.podsOf.get(pod.replica) ?? []).filter((p) => p.version === 'old')) this.stop(old, 'deleted at sync');
+    while (this.dirty.size > 0) {
+      const [pod] = this.dirty as Set<Pod> & Iterable<Pod>;
+      this.dirty.delete(pod as Pod);
+      const p = pod as Pod;
+      if (!this.waiting.has(p)) continue;
+      const blocker = this.pending.has(p.node) || this.cordoned.has(p.node) ? p.node : p.refs.find((ref) => this.holder.has(ref));
+      if (blocker !== undefined) {
+        const blocked = this.blockedBy.get(blocker) ?? new Set<Pod>();
+        this.blockedBy.set(blocker, blocked.add(p));
+        continue;
+      }
+      this.waiting.delete(p);
+      this.start(p);
+      for (const old of (this.podsOf.get(p.replica) ?? []).filter((q) => q.version === 'old')) this.stop(old, 'deleted at sync');
       progress = true;
     }
     return progress;
+  }
+
+  /** What blocked some waiting pods changed: look at them again. */
+  private wake(blocker: string): void {
+    const blocked = this.blockedBy.get(blocker);
+    if (!blocked) return;
+    this.blockedBy.delete(blocker);
+    for (const pod of blocked) this.dirty.add(pod);
   }
 
   /** The partitioner's wait (node_json.py `moves`): each replica here that the plan places elsewhere runs there. */
@@ -193,7 +221,11 @@ class Cluster {
 
   private remove(pod: Pod): void {
     if (pod.running) {
-      for (const ref of pod.refs) if (this.holder.get(ref) === pod) this.holder.delete(ref);
+      for (const ref of pod.refs) {
+        if (this.holder.get(ref) !== pod) continue;
+        this.holder.delete(ref);
+        this.wake(ref);
+      }
       this.onNode.get(pod.node)?.delete(pod);
       this.ready.set(pod.model, (this.ready.get(pod.model) ?? 1) - 1);
       pod.running = false;
