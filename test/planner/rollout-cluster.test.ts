@@ -62,6 +62,17 @@ describe('simulateRollout: the cluster model', () => {
     expect(brokenPromises(change.base, change.next, outcome)).toEqual(['a#0 (surge, deleted at sync)']);
   });
 
+  it('resolves a chain of 40 moves across nodes from its free end, with no replica stopping first', () => {
+    const at = (i: number) => `n${Math.floor(i / 16)}:${Math.floor((i % 16) / 8)}.${i % 8}`;
+    const nodes = Object.fromEntries(Array.from({ length: 4 }, (_, k) => [`n${k}`, 'CPX-NPS4']));
+    const ids = Array.from({ length: 40 }, (_, i) => `m${i}#0`);
+    const change = transition(handPlan(nodes, Object.fromEntries(ids.map((id, i) => [id, at(i)]))), handPlan(nodes, Object.fromEntries(ids.map((id, i) => [id, at(i + 1)]))));
+    expect(change.next.replicas.every((r) => r.rollout?.strategy === 'surge')).toBe(true);
+    const outcome = run(change);
+    expect(outcome.completed).toBe(true);
+    expect([...outcome.gaps]).toEqual([]);
+  });
+
   it('completes a swap, stopping only the replica the plan names; two surges would wait for each other for ever', () => {
     const change = transition(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0', 'b#0': 'n1:0.1' }), handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.1', 'b#0': 'n1:0.0' }));
     const outcome = run(change);
