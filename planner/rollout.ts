@@ -84,8 +84,9 @@ function decideRollouts(plan: Plan, input: RolloutInput): Map<string, PlanRollou
     const node = nodesAfter.get(replica.node) as PlanNode;
     const inputs = podInputs(replica, node, input.servingInputs.get(replica.model) ?? '');
     const old = before.get(replica.id);
-    if (old?.rollout?.inputs === inputs) {
-      decided.set(replica.id, old.rollout);
+    const kept = old && keptRollout(old.rollout, inputs);
+    if (kept) {
+      decided.set(replica.id, kept);
       continue;
     }
     const oldNode = nodesBefore.get(replica.node);
@@ -111,6 +112,20 @@ function decideRollouts(plan: Plan, input: RolloutInput): Map<string, PlanRollou
   }
   return decided;
 }
+
+/**
+ * The previous plan's rollout of a replica whose pod inputs did not change, rebuilt from its known
+ * fields: the previous plan is a file in the user's repository, and a hand-edited value must not
+ * reach the manifests. Anything else is decided again.
+ */
+function keptRollout(previous: PlanRollout | undefined, inputs: string): PlanRollout | undefined {
+  if (!previous || previous.inputs !== inputs || (previous.strategy !== 'surge' && previous.strategy !== 'recreate')) return undefined;
+  const note = typeof previous.note === 'string' && previous.note.length <= MAX_NOTE_LENGTH ? previous.note : undefined;
+  return { strategy: previous.strategy, inputs, ...(note !== undefined && { note }) };
+}
+
+/** Longer than any note the compiler writes (they name a cycle's members, which are listed in full). */
+const MAX_NOTE_LENGTH = 4096;
 
 /** True when a replica stays on its node and keeps one of its partitions: its new pod needs its old one gone. */
 function overlaps(before: PlanReplica, after: PlanReplica): boolean {

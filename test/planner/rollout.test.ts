@@ -128,3 +128,18 @@ describe('withRollouts: a move onto its own partitions', () => {
     expect(next.replicas[0]?.rollout?.note).toMatch(/include some of its current ones/);
   });
 });
+
+describe('withRollouts: a previous plan edited by hand', () => {
+  it('decides again a kept rollout whose strategy is unknown, and drops extra fields', () => {
+    const base = committed(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0' }));
+    const edited: Plan = {
+      ...base,
+      replicas: base.replicas.map((r) => ({ ...r, rollout: { ...r.rollout!, strategy: 'sideways' as never, extra: 'x'.repeat(10) } as never })),
+    };
+    const next = withRollouts(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0' }), { previous: edited, servingInputs: SAME, minAvailable: NO_BUDGETS });
+    expect(next.replicas[0]?.rollout).toEqual(base.replicas[0]?.rollout);
+    const surged: Plan = { ...base, replicas: base.replicas.map((r) => ({ ...r, rollout: { ...r.rollout!, strategy: 'surge' as const, extra: 1 } as never })) };
+    const kept = withRollouts(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.0' }), { previous: surged, servingInputs: SAME, minAvailable: NO_BUDGETS });
+    expect(kept.replicas[0]?.rollout).toEqual({ strategy: 'surge', inputs: base.replicas[0]?.rollout?.inputs });
+  });
+});
