@@ -107,7 +107,7 @@ function decideRollouts(plan: Plan, input: RolloutInput): Map<string, PlanRollou
     decided.set(id, {
       ...rollout,
       strategy: 'recreate',
-      note: `stops before its replacement starts: its new partitions are held by ${others.join(', ')}, whose moves wait for its own partitions (a cycle of moves with no free partition to start in)`,
+      note: `stops before its replacement starts: its new partitions are held by ${listed(others)}, whose moves wait for its own partitions (a cycle of moves with no free partition to start in)`,
     });
   }
   return decided;
@@ -124,8 +124,14 @@ function keptRollout(previous: PlanRollout | undefined, inputs: string): PlanRol
   return { strategy: previous.strategy, inputs, ...(note !== undefined && { note }) };
 }
 
-/** Longer than any note the compiler writes (they name a cycle's members, which are listed in full). */
-const MAX_NOTE_LENGTH = 4096;
+/** Longer than any note the compiler writes. */
+const MAX_NOTE_LENGTH = 1024;
+
+/** Replica ids in a note: the first few, then how many more (a cycle can span a whole fleet). */
+function listed(ids: readonly string[]): string {
+  const shown = 5;
+  return ids.length <= shown ? ids.join(', ') : `${ids.slice(0, shown).join(', ')} and ${ids.length - shown} more`;
+}
 
 /** True when a replica stays on its node and keeps one of its partitions: its new pod needs its old one gone. */
 function overlaps(before: PlanReplica, after: PlanReplica): boolean {

@@ -107,6 +107,15 @@ describe('withRollouts: how each replica is replaced', () => {
     expect(next.replicas[0]?.rollout?.note).toMatch(/held by b#0, c#0/);
   });
 
+  it('names at most five other members of a long cycle in its note', () => {
+    const nodes = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`n${i}`, 'CPX-NPS4']));
+    const ring = (shift: number) => Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`m${i}#0`, `n${(i + shift) % 8}:0.0`]));
+    const base = committed(handPlan(nodes, ring(0)));
+    const next = withRollouts(handPlan(nodes, ring(1)), { previous: base, servingInputs: SAME, minAvailable: NO_BUDGETS });
+    expect(next.replicas.filter((r) => r.rollout?.strategy === 'recreate').map((r) => r.id)).toEqual(['m0#0']);
+    expect(next.replicas[0]?.rollout?.note).toMatch(/held by m1#0, m2#0, m3#0, m4#0, m5#0 and 2 more, whose moves/);
+  });
+
   it('does not count waits on a repartitioned node as a cycle: the partitioner drains it within its move timeout', () => {
     const base = committed(handPlan({ n1: 'DPX-NPS2' }, { 'a#0': 'n1:0.0', 'b#0': 'n1:0.1' }));
     const next = withRollouts(handPlan({ n1: 'CPX-NPS4' }, { 'a#0': 'n1:0.1', 'b#0': 'n1:0.0' }), { previous: base, servingInputs: SAME, minAvailable: NO_BUDGETS });
