@@ -63,7 +63,11 @@ export async function compile(specDir: string, previous?: Plan, onStage: (stage:
   };
   // Each replica's rollout strategy follows from how the plan changes it (moves surge, changes in place recreate).
   const placed = await planFleet(input);
-  const plan = withRollouts(placed, { previous, servingInputs: servingInputs(spec), minAvailable: budgetPods(spec, placed) });
+  const unchecked = (why: string) => {
+    const message = `this change's rollout is not checked to complete (${why}); review the moves, or make the change in smaller steps`;
+    diagnostics.push(diagnostic(spec.fleet.source.at('spec'), 'warning', 'spec', message));
+  };
+  const plan = withRollouts(placed, { previous, servingInputs: servingInputs(spec), minAvailable: budgetPods(spec, placed), onUnchecked: unchecked });
   append(diagnostics, fitDiagnostics(spec, plan, catalog.models, demands, await exactPlacements(input, plan)));
   append(diagnostics, disruptionBudgetDiagnostics(spec, plan));
   const sized = new Map(demands.map((d) => [d.demand.model, d]));

@@ -31,6 +31,16 @@ export interface RolloutInput {
   readonly servingInputs: ReadonlyMap<string, string>;
   /** `minAvailable` in pods per model with a PodDisruptionBudget (`constructs/disruption-budget.ts`). */
   readonly minAvailable: ReadonlyMap<string, number>;
+  /**
+   * Hears why the change could not be checked to complete (too large to check, or still stalled).
+   * @default - not reported
+   */
+  readonly onUnchecked?: (why: string) => void;
+  /**
+   * Surging replicas above which the completion check is skipped.
+   * @default MAX_SIMULATED_SURGES
+   */
+  readonly maxCheckedSurges?: number;
 }
 
 /**
@@ -55,17 +65,28 @@ export function withRollouts(plan: Plan, input: RolloutInput): Plan {
   const decided = decideRollouts(plan, input);
   let next = applied(plan, decided);
   const surges = [...decided.values()].filter((r) => r.strategy === 'surge').length;
-  if (!input.previous || surges === 0 || surges > MAX_SIMULATED_SURGES) return next;
+  if (!input.previous || surges === 0) return next;
+  const limit = input.maxCheckedSurges ?? MAX_SIMULATED_SURGES;
+  if (surges > limit) {
+    input.onUnchecked?.(`${surges} replicas move at once, more than the ${limit} the completion check takes`);
+    return next;
+  }
   for (let round = 0; round < MAX_COMPLETION_ROUNDS; round++) {
     const outcome = simulateRollout(input.previous, next, input.minAvailable);
     const held = outcome.heldByBudgets.filter((id) => decided.get(id)?.strategy === 'surge');
-    if (outcome.completed || held.length === 0) return next;
+    if (outcome.completed) return next;
+    if (held.length === 0) break;
     const node = outcome.stalled.join(', ');
     for (const id of held) {
       const note = `stops before its replacement starts: the drain of ${node} needs it gone, and its model's disruption budget would refuse that until replicas waiting on the drain itself are Ready`;
       decided.set(id, { ...(decided.get(id) as PlanRollout), strategy: 'recreate', note });
     }
     next = applied(plan, decided);
+  }
+  const outcome = simulateRollout(input.previous, next, input.minAvailable);
+  if (!outcome.completed) {
+    const stalled = outcome.stalled.length ? `; nodes left unpartitioned: ${listed(outcome.stalled)}` : '';
+    input.onUnchecked?.(`the cluster model does not complete it${stalled}`);
   }
   return next;
 }

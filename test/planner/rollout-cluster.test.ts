@@ -152,3 +152,23 @@ describe('withRollouts: every plan change completes on the cluster model', () =>
     expect(surges).toBeGreaterThan(moves / 2);
   });
 });
+
+describe('withRollouts: a change it cannot check', () => {
+  it('says so when more replicas surge than the check takes, and still decides each strategy', () => {
+    const base = withRollouts(handPlan({ n1: 'CPX-NPS4', n2: 'CPX-NPS4' }, { 'a#0': 'n1:0.0', 'b#0': 'n1:0.1' }), { servingInputs: INPUTS, minAvailable: new Map() });
+    const heard: string[] = [];
+    const next = withRollouts(handPlan({ n1: 'CPX-NPS4', n2: 'CPX-NPS4' }, { 'a#0': 'n2:0.0', 'b#0': 'n2:0.1' }), {
+      previous: base,
+      servingInputs: INPUTS,
+      minAvailable: new Map(),
+      maxCheckedSurges: 1,
+      onUnchecked: (why) => heard.push(why),
+    });
+    expect(heard).toEqual(['2 replicas move at once, more than the 1 the completion check takes']);
+    expect(next.replicas.map((r) => r.rollout?.strategy)).toEqual(['surge', 'surge']);
+    // Within the limit nothing is heard.
+    const quiet: string[] = [];
+    withRollouts(handPlan({ n1: 'CPX-NPS4', n2: 'CPX-NPS4' }, { 'a#0': 'n2:0.0', 'b#0': 'n2:0.1' }), { previous: base, servingInputs: INPUTS, minAvailable: new Map(), onUnchecked: (why) => quiet.push(why) });
+    expect(quiet).toEqual([]);
+  });
+});
