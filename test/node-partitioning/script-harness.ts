@@ -565,8 +565,9 @@ export class FakeNodeSession {
       },
     });
     if (options.terminateWhenReady) {
-      // Deleted while it waits for the next re-check: ready, and its `sleep` started.
-      const sleeping = () => /^sleep /m.test(readFileSync(files.FAKE_LOG, 'utf8'));
+      // Deleted while it waits for the next re-check: ready, and its `sleep` started. The script
+      // sleeps whole seconds; a pyenv python3 shim also runs `sleep 0.1` (rehash lock) under load.
+      const sleeping = () => /^sleep \d+$/m.test(readFileSync(files.FAKE_LOG, 'utf8'));
       while (!sleeping() && subprocess.exitCode === null) await setTimeout(20);
       subprocess.kill('SIGTERM');
     }
