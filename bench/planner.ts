@@ -8,11 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { type PlanInput, planHeuristic } from '../planner/heuristic.ts';
 import { planExact } from '../planner/exact.ts';
-import { disruptionBudget } from '../constructs/disruption-budget.ts';
 import { replicaMoved } from '../planner/moved.ts';
 import { withRollouts } from '../planner/rollout.ts';
 import { simulateRollout } from '../planner/rollout-sim.ts';
-import { model } from '../test/support/resources.ts';
+import { defaultBudgetPods } from '../test/support/budgets.ts';
 import type { Plan } from '../planner/types.ts';
 import { fitsPartition } from '../sizing/budget.ts';
 import { findProfile } from '../hardware/gpus.ts';
@@ -152,7 +151,7 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
   for (const change of CHANGES) {
     const changed = applyChange(change, instance, plan);
     if (!changed) continue;
-    const base = withRollouts(plan, { servingInputs: SAME_IMAGE, minAvailable: defaultBudgets(plan) });
+    const base = withRollouts(plan, { servingInputs: SAME_IMAGE, minAvailable: defaultBudgetPods(plan) });
     const next = planHeuristic({ ...changed.input, previous: base });
     const moved = next.replicas.filter((r) => {
       const old = plan.replicas.find((o) => o.id === r.id);
@@ -177,21 +176,9 @@ function churnOf(instance: Instance, plan: Plan): Partial<Record<Change, Churn>>
 
 const SAME_IMAGE = new Map<string, string>();
 
-/** The PodDisruptionBudgets synth emits by default (no Model sets minAvailable in the generated fleets). */
-function defaultBudgets(plan: Plan): Map<string, number> {
-  const byModel = new Map<string, Plan['replicas'][number][]>();
-  for (const r of plan.replicas) byModel.set(r.model, [...(byModel.get(r.model) ?? []), r]);
-  return new Map(
-    [...byModel].flatMap(([name, replicas]) => {
-      const budget = disruptionBudget(model(name, { model: `bench/${name}` }), replicas);
-      return budget ? [[name, budget.pods] as const] : [];
-    }),
-  );
-}
-
 /** Rollout strategies for the change (timed), and whether the cluster model completes it. */
 function rolloutOf(base: Plan, planned: Plan): Churn['rollout'] {
-  const minAvailable = defaultBudgets(planned);
+  const minAvailable = defaultBudgetPods(planned);
   const started = performance.now();
   const next = withRollouts(planned, { previous: base, servingInputs: SAME_IMAGE, minAvailable });
   const ms = performance.now() - started;

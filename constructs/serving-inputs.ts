@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Model, Spec } from '../api/types.ts';
+import { fingerprint } from '../planner/moved.ts';
 
 /**
  * Model fields that only decide how many replicas run and where, never what a pod holds: the
@@ -28,10 +28,7 @@ export function servingInputs(spec: Spec): Map<string, string> {
   return new Map(
     spec.models.map((model) => [
       model.metadata.name,
-      createHash('sha256')
-        .update(JSON.stringify([shared, servingFields(model), model.spec.pools.map((pool) => taints.get(pool) ?? [])]))
-        .digest('hex')
-        .slice(0, 16),
+      fingerprint([shared, servingFields(model), model.spec.pools.map((pool) => taints.get(pool) ?? [])]),
     ]),
   );
 }

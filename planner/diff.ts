@@ -1,4 +1,5 @@
 import { PRIORITIES, type Priority } from '../api/types.ts';
+import { partitionKey } from './moved.ts';
 import type { Plan, PlanNode, PlanProfile, PlanReplica, RolloutStrategy } from './types.ts';
 
 /** GPUs and partitions of a plan's nodes. */
@@ -70,7 +71,7 @@ export function nodeProfileName(node: PlanNode): string {
 }
 
 export function placement(replica: PlanReplica): string {
-  const parts = replica.partitions.map((p) => `${p.gpu}.${p.partition}`).join(',');
+  const parts = replica.partitions.map(partitionKey).join(',');
   return `${replica.node}[${parts}]`;
 }
 

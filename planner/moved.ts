@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PartitionRef, PlanNode, PlanReplica } from './types.ts';
 
 /** A replica id, `<model>#<ordinal>` (ordinals from 0): the planner's only format for it. */
@@ -21,10 +22,20 @@ export function replicaMoved(before: PlanReplica, after: PlanReplica): boolean {
 }
 
 function placementKey(partitions: readonly PartitionRef[]): string {
-  return partitions
-    .map((p) => `${p.gpu}.${p.partition}`)
-    .sort()
-    .join(',');
+  return partitions.map(partitionKey).sort().join(',');
+}
+
+/** A partition of a node as `gpu.partition` (`3.1`), the way plans and reviews write it. */
+export function partitionKey(ref: PartitionRef): string {
+  return `${ref.gpu}.${ref.partition}`;
+}
+
+/**
+ * A fingerprint of `value` (its JSON) as 16 hex digits: what a plan records to tell whether the
+ * inputs of something changed since the previous plan.
+ */
+export function fingerprint(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { nodeRepartitioned } from './moved.ts';
+import { nodeRepartitioned, partitionKey } from './moved.ts';
 import type { Plan, PlanReplica } from './types.ts';
 
 /**
@@ -49,7 +49,7 @@ interface Pod {
 /** Rounds of the model at most: each round but the last does something, and there are ~3 events a replica. */
 const MAX_ROUNDS_PER_REPLICA = 8;
 
-const refsOf = (r: PlanReplica) => r.partitions.map((p) => `${r.node}:${p.gpu}.${p.partition}`);
+const refsOf = (r: PlanReplica) => r.partitions.map((p) => `${r.node}:${partitionKey(p)}`);
 
 /** `minAvailable`: in pods, per model with a PodDisruptionBudget in `next`'s output (`constructs/disruption-budget.ts`). */
 export function simulateRollout(base: Plan, next: Plan, minAvailable: ReadonlyMap<string, number>): RolloutSimulation {

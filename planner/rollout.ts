@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { nodeProfilesKey, nodeRepartitioned, replicaMoved } from './moved.ts';
+import { fingerprint, nodeProfilesKey, nodeRepartitioned, partitionKey, replicaMoved } from './moved.ts';
 import { simulateRollout } from './rollout-sim.ts';
 import type { Plan, PlanNode, PlanReplica, PlanRollout } from './types.ts';
 
@@ -71,10 +70,9 @@ export function withRollouts(plan: Plan, input: RolloutInput): Plan {
     input.onUnchecked?.(`${surges} replicas move at once, more than the ${limit} the completion check takes`);
     return next;
   }
-  for (let round = 0; round < MAX_COMPLETION_ROUNDS; round++) {
-    const outcome = simulateRollout(input.previous, next, input.minAvailable);
+  let outcome = simulateRollout(input.previous, next, input.minAvailable);
+  for (let round = 0; round < MAX_COMPLETION_ROUNDS && !outcome.completed; round++) {
     const held = outcome.heldByBudgets.filter((id) => decided.get(id)?.strategy === 'surge');
-    if (outcome.completed) return next;
     if (held.length === 0) break;
     const node = outcome.stalled.join(', ');
     for (const id of held) {
@@ -82,8 +80,8 @@ export function withRollouts(plan: Plan, input: RolloutInput): Plan {
       decided.set(id, { ...(decided.get(id) as PlanRollout), strategy: 'recreate', note });
     }
     next = applied(plan, decided);
+    outcome = simulateRollout(input.previous, next, input.minAvailable);
   }
-  const outcome = simulateRollout(input.previous, next, input.minAvailable);
   if (!outcome.completed) {
     const stalled = outcome.stalled.length ? `; nodes left unpartitioned: ${listed(outcome.stalled)}` : '';
     input.onUnchecked?.(`the cluster model does not complete it${stalled}`);
@@ -157,8 +155,8 @@ function listed(ids: readonly string[]): string {
 /** True when a replica stays on its node and keeps one of its partitions: its new pod needs its old one gone. */
 function overlaps(before: PlanReplica, after: PlanReplica): boolean {
   if (before.node !== after.node) return false;
-  const held = new Set(before.partitions.map((p) => `${p.gpu}.${p.partition}`));
-  return after.partitions.some((p) => held.has(`${p.gpu}.${p.partition}`));
+  const held = new Set(before.partitions.map(partitionKey));
+  return after.partitions.some((p) => held.has(partitionKey(p)));
 }
 
 /**
@@ -249,12 +247,9 @@ function stronglyConnected(ids: readonly string[], next: (id: string) => readonl
   return components;
 }
 
-/** Everything the replica's pod is made from, as 16 hex digits. */
+/** Everything the replica's pod is made from, as a fingerprint. */
 function podInputs(replica: PlanReplica, node: PlanNode, servingInputs: string): string {
-  const parts = replica.partitions.map((p) => `${p.gpu}.${p.partition}`).join(',');
+  const parts = replica.partitions.map(partitionKey).join(',');
   const shape = [replica.precision, replica.tensorParallel, replica.memoryGiB, replica.gpuMemoryUtilization, replica.maxNumBatchedTokens, replica.maxNumSeqs];
-  return createHash('sha256')
-    .update(JSON.stringify([servingInputs, replica.node, nodeProfilesKey(node), parts, shape]))
-    .digest('hex')
-    .slice(0, 16);
+  return fingerprint([servingInputs, replica.node, nodeProfilesKey(node), parts, shape]);
 }

@@ -170,7 +170,8 @@ repartition() {
   cordon_node
   label_state draining || fail NodeLabelFailed "cannot label node $NODE_NAME"
   emit_event Normal Repartitioning "repartitioning to $DESIRED_PROFILE with the Device Config Manager (profile $DESIRED_DCM): evicting the pods that hold GPUs"
-  drain_gpu_pods || return 0
+  drain_gpu_pods
+  ((DRAIN_YIELDED == 0)) || return 0
   stop_operands
   wait_operands_gone
   label_state partitioning || fail NodeLabelFailed "cannot label node $NODE_NAME"

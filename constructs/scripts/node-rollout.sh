@@ -53,6 +53,7 @@ LAST_ERROR=''
 LAST_OUTPUT=''
 PAUSE_PID=''
 LOCK_HELD=''
+DRAIN_YIELDED=0
 DESIRED_LABEL='' DESIRED_PROFILE='' DESIRED_MEMORY='' DESIRED_PARTITIONS='' DESIRED_DCM=''
 DESIRED_COMPUTE=()
 declare -A DESIRED_ALLOCATABLE=()
@@ -301,11 +302,13 @@ wait_for_moves() {
 # isolation) through the Eviction API: a PodDisruptionBudget refuses with 429 and the next round
 # tries again. DaemonSet pods are not evicted (their controller would put them back); one that
 # holds GPUs is reported when the timeout ends the wait.
-# Returns 1 when, at the timeout, only budgets hold the drain: a model's other replicas may be
-# planned on nodes still waiting for this one's Lease (a scale-up onto repartitioned nodes), so the
-# node gives way (`yield_drain`) instead of failing and stopping the rollout.
+# When, at the timeout, only budgets hold the drain, the node gives way (`yield_drain`, which sets
+# DRAIN_YIELDED) instead of failing and stopping the rollout: a model's other replicas may be
+# planned on nodes still waiting for this one's Lease (a scale-up onto repartitioned nodes). The
+# caller reads the flag; a status tested with `||` would switch errexit off inside the drain.
 drain_gpu_pods() {
   local waited=0 pods namespace name owner left held body
+  DRAIN_YIELDED=0
   while true; do
     pods=$(kube get pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" -o json |
       json_tool gpu-pods "$MODEL_LABEL") || fail PodReadFailed "cannot list the pods on node $NODE_NAME"
@@ -330,7 +333,7 @@ drain_gpu_pods() {
     if ((waited >= DRAIN_TIMEOUT_SECONDS)); then
       if ((held)); then
         yield_drain "$left"
-        return 1
+        return 0
       fi
       fail DrainTimeout "pods still hold GPUs on the node after ${waited}s: $left"
     fi
@@ -344,6 +347,7 @@ drain_gpu_pods() {
 # draining), and the next reconcile tries again after RECHECK_INTERVAL_SECONDS. Meanwhile other
 # nodes take the Lease; their replicas may be what the budgets wait for.
 yield_drain() {
+  DRAIN_YIELDED=1
   emit_event Warning DrainYielded "PodDisruptionBudgets refused every eviction for ${DRAIN_TIMEOUT_SECONDS}s: $1; node back in service, the Lease released, retrying in ${RECHECK_INTERVAL_SECONDS}s"
   uncordon_node
   release_lock

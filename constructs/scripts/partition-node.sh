@@ -323,7 +323,8 @@ repartition() {
   cordon_node
   label_state draining || fail NodeLabelFailed "cannot label node $NODE_NAME"
   emit_event Normal Repartitioning "repartitioning from $from to $DESIRED_PROFILE: evicting the pods that hold GPUs"
-  drain_gpu_pods || return 0
+  drain_gpu_pods
+  ((DRAIN_YIELDED == 0)) || return 0
   stop_operands
   wait_host_idle
   begin_critical

@@ -1,34 +1,23 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { disruptionBudget } from '../../constructs/disruption-budget.ts';
 import { planHeuristic } from '../../planner/heuristic.ts';
 import { withRollouts } from '../../planner/rollout.ts';
 import { type RolloutSimulation, simulateRollout } from '../../planner/rollout-sim.ts';
 import type { Plan } from '../../planner/types.ts';
-import { model } from '../support/resources.ts';
+import { defaultBudgetPods } from '../support/budgets.ts';
 import { demand, options, pool } from './fixtures.ts';
 import { handPlan } from './rollout-fixtures.ts';
 
 const MODELS = ['a', 'b', 'c', 'm0', 'm1', 'm2', 'm3', 'm4', 'm5'];
 const INPUTS = new Map(MODELS.map((m) => [m, 'same-image']));
 
-/** The budgets synth emits for a plan's models when they set no minAvailable (constructs/disruption-budget.ts). */
-function defaultBudgets(plan: Plan): Map<string, number> {
-  return new Map(
-    [...new Set(plan.replicas.map((r) => r.model))].flatMap((name) => {
-      const budget = disruptionBudget(model(name, { model: `org/${name}` }), plan.replicas.filter((r) => r.model === name));
-      return budget ? [[name, budget.pods] as const] : [];
-    }),
-  );
-}
-
 /** `base` as a compiler run committed it, then `next` planned against it, both with their rollouts. */
 function transition(base: Plan, next: Plan): { base: Plan; next: Plan } {
-  const committed = withRollouts(base, { servingInputs: INPUTS, minAvailable: defaultBudgets(base) });
-  return { base: committed, next: withRollouts(next, { previous: committed, servingInputs: INPUTS, minAvailable: defaultBudgets(next) }) };
+  const committed = withRollouts(base, { servingInputs: INPUTS, minAvailable: defaultBudgetPods(base) });
+  return { base: committed, next: withRollouts(next, { previous: committed, servingInputs: INPUTS, minAvailable: defaultBudgetPods(next) }) };
 }
 
-const run = ({ base, next }: { base: Plan; next: Plan }) => simulateRollout(base, next, defaultBudgets(next));
+const run = ({ base, next }: { base: Plan; next: Plan }) => simulateRollout(base, next, defaultBudgetPods(next));
 
 /**
  * Replicas whose serving stopped before a replacement ran where the plan promised otherwise: only a

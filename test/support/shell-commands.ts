@@ -78,7 +78,7 @@ function codeOf(script: string): { code: string; unsupported: string[] } {
       }
       if (src.startsWith('((', i) && src[i - 1] !== '$') {
         // An arithmetic command (or a C-style for): no commands inside.
-        i = balancedEnd(src, i);
+        i = groupEnd(src, i);
         code += ' : ';
         continue;
       }
@@ -90,12 +90,12 @@ function codeOf(script: string): { code: string; unsupported: string[] } {
       }
       if (c === '$' && src.startsWith('$((', i)) {
         // Arithmetic holds no commands; skip to its balanced end.
-        i = balancedEnd(src, i + 1);
+        i = groupEnd(src, i + 1);
         code += ' $ARITH ';
         continue;
       }
       if (c === '$' && src[i + 1] === '{') {
-        i = braceEnd(src, i + 1);
+        i = groupEnd(src, i + 1);
         code += ' $VAR ';
         continue;
       }
@@ -115,7 +115,7 @@ function codeOf(script: string): { code: string; unsupported: string[] } {
         continue;
       }
       if (src.startsWith('$((', i)) {
-        i = balancedEnd(src, i + 1);
+        i = groupEnd(src, i + 1);
         continue;
       }
       if (src.startsWith('$(', i)) {
@@ -124,7 +124,7 @@ function codeOf(script: string): { code: string; unsupported: string[] } {
         continue;
       }
       if (src.startsWith('${', i)) {
-        i = braceEnd(src, i + 1);
+        i = groupEnd(src, i + 1);
         continue;
       }
       i++;
@@ -136,22 +136,13 @@ function codeOf(script: string): { code: string; unsupported: string[] } {
   return { code: out, unsupported: [...new Set(unsupported)] };
 }
 
-/** Index after the parenthesis group starting at `open` (a `(`). */
-function balancedEnd(src: string, open: number): number {
+/** Index after the group starting at `open` (a `(` or a `{`), nested groups of the same kind included. */
+function groupEnd(src: string, open: number): number {
+  const [opener, closer] = src[open] === '{' ? ['{', '}'] : ['(', ')'];
   let depth = 0;
   for (let j = open; j < src.length; j++) {
-    if (src[j] === '(') depth++;
-    if (src[j] === ')' && --depth === 0) return j + 1;
-  }
-  return src.length;
-}
-
-/** Index after the brace group starting at `open` (a `{`). */
-function braceEnd(src: string, open: number): number {
-  let depth = 0;
-  for (let j = open; j < src.length; j++) {
-    if (src[j] === '{') depth++;
-    if (src[j] === '}' && --depth === 0) return j + 1;
+    if (src[j] === opener) depth++;
+    if (src[j] === closer && --depth === 0) return j + 1;
   }
   return src.length;
 }
